@@ -1,0 +1,4 @@
+//! One module per subcommand; each exposes its clap `Args` struct(s) and a
+//! `run_*` function returning `anyhow::Result<ExitCode>`.
+
+pub mod mask;

@@ -1,0 +1,45 @@
+//! `shroud`: the command-line entry point of the Shroud data gateway.
+//!
+//! Each subcommand lives in its own module under [`cmd`] and owns its argument
+//! struct, so the concerns stay as separate as the library crates behind them.
+//! This file only parses the command line and turns errors into exit codes:
+//! `0` on success, `2` on bad input or any other failure (with a one-line
+//! message on stderr), as the CLI contract in README.md promises.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Shroud: a risk-adaptive data gateway.
+#[derive(Debug, Parser)]
+#[command(name = "shroud", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Mask a JSON or NDJSON document at a level of the masking ladder.
+    Mask(cmd::mask::MaskArgs),
+    /// Reverse tokenized and encrypted values, given the vault and the key.
+    Unmask(cmd::mask::UnmaskArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Mask(args) => cmd::mask::run_mask(args),
+        Command::Unmask(args) => cmd::mask::run_unmask(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            // One line: `{:#}` joins the anyhow context chain with ": ".
+            eprintln!("shroud: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
