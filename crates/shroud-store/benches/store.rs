@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use shroud_store::{Expect, KeyRing, Modality, Store, StoreConfig};
 
-struct Redis(Child, tempfile::TempDir);
+/// The server process and its data dir (kept alive until the bench ends).
+struct Redis(Child, #[allow(dead_code)] tempfile::TempDir);
 
 impl Drop for Redis {
     fn drop(&mut self) {

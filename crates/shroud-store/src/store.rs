@@ -279,12 +279,12 @@ impl Store {
             BackendConfig::Redb { path } => Backend::Redb(
                 crate::backend::redb::RedbBackend::open(path, cfg.redb_sweep_interval).await?,
             ),
-            BackendConfig::Redis { url } => Backend::Redis(
+            BackendConfig::Redis { url } => Backend::Redis(Box::new(
                 crate::backend::redis::RedisBackend::connect_single(url, &cfg).await?,
-            ),
-            BackendConfig::RedisCluster { urls } => Backend::Redis(
+            )),
+            BackendConfig::RedisCluster { urls } => Backend::Redis(Box::new(
                 crate::backend::redis::RedisBackend::connect_cluster(urls, &cfg).await?,
-            ),
+            )),
         };
         Ok(Store {
             inner: Arc::new(Inner { backend, keys, cfg }),

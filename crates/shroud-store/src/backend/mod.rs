@@ -62,7 +62,8 @@ pub(crate) struct VaultInsertArgs<'a> {
 /// layer above is written once.
 pub(crate) enum Backend {
     Redb(redb::RedbBackend),
-    Redis(redis::RedisBackend),
+    // Boxed: the Redis variant is large and the enum lives once per store anyway.
+    Redis(Box<redis::RedisBackend>),
 }
 
 macro_rules! dispatch {
