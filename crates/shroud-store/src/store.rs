@@ -809,3 +809,34 @@ impl Store {
             })?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handle_is_shareable_across_tasks() {
+        fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+        assert_send_sync::<Store>();
+    }
+
+    #[test]
+    fn pseudonym_keys_round_trip_and_validate() {
+        let k = UserKey::from_pseudonym("0123456789abcdef0123456789abcdef").unwrap();
+        assert_eq!(k.pseudonym(), "0123456789abcdef0123456789abcdef");
+        assert_eq!(k.index(), "{u:0123456789abcdef0123456789abcdef}:i");
+        for bad in ["", "0123456789ABCDEF0123456789ABCDEF", "0123", "{u:x}"] {
+            assert!(UserKey::from_pseudonym(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_reject_hash_tag_and_separator_characters() {
+        for bad in ["a{b", "a}b", "a:b", "a b", "é", ""] {
+            assert!(Modality::new(bad).is_err(), "{bad}");
+            assert!(VaultScope::global(bad).is_err(), "{bad}");
+        }
+        assert!(Modality::new(&"m".repeat(33)).is_err());
+        assert_eq!(Modality::new("touch").unwrap().as_str(), "touch");
+    }
+}

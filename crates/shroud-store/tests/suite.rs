@@ -127,7 +127,7 @@ async fn concurrent_profile_writes(h: &Harness) {
 async fn decisions_expire(h: &Harness) {
     let s = h.open().await;
     let u = s.user("carol").unwrap();
-    s.put_decision(&u, "sess-1", b"level=redact", Duration::from_millis(300))
+    s.put_decision(&u, "sess-1", b"level=redact", Duration::from_millis(1000))
         .await
         .unwrap();
     s.put_decision(&u, "sess-2", b"level=none", Duration::from_secs(60))
@@ -140,7 +140,7 @@ async fn decisions_expire(h: &Harness) {
     // Another user's session of the same name is a different entry.
     let d = s.user("dave").unwrap();
     assert_eq!(s.decision(&d, "sess-1").await.unwrap(), None);
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(s.decision(&u, "sess-1").await.unwrap(), None);
     assert!(s.decision(&u, "sess-2").await.unwrap().is_some());
     s.invalidate_decision(&u, "sess-2").await.unwrap();
@@ -150,7 +150,8 @@ async fn decisions_expire(h: &Harness) {
 async fn counters(h: &Harness) {
     let s = h.open().await;
     let u = s.user("erin").unwrap();
-    let w = Duration::from_millis(600);
+    // Long enough that 50 increments on a loaded CI machine fit in one window.
+    let w = Duration::from_millis(2000);
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let (s, u) = (s.clone(), u.clone());
@@ -168,7 +169,7 @@ async fn counters(h: &Harness) {
     assert_eq!(c.value, 50);
     assert!(c.resets_in.unwrap() <= w);
     assert_eq!(s.counter(&u, "other").await.unwrap().value, 0);
-    tokio::time::sleep(Duration::from_millis(750)).await;
+    tokio::time::sleep(c.resets_in.unwrap() + Duration::from_millis(150)).await;
     // The window ended: the counter starts over.
     assert_eq!(s.counter(&u, "req.min").await.unwrap().value, 0);
     assert_eq!(s.incr_counter(&u, "req.min", 5, w).await.unwrap().value, 5);
