@@ -1,3 +1,6 @@
-//! Per-user behavioral profiles and anomaly detectors (keystroke and mouse dynamics), plus the population models.
-//!
-//! (Skeleton: filled in by its issue.)
+//! Per-user behavioral profiles and anomaly detectors (keystroke and mouse
+//! dynamics), plus the population models.
+pub mod keymodel;
+pub mod keystroke;
+pub mod stats;
+pub mod profile;
