@@ -4,3 +4,7 @@ pub mod keymodel;
 pub mod keystroke;
 pub mod stats;
 pub mod profile;
+pub mod calib;
+pub mod keyverify;
+pub mod mouse;
+pub mod mousemodel;

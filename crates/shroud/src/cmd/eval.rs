@@ -12,6 +12,8 @@
 //!
 //! Mouse (Balabit): see [`run_mouse`].
 
+mod mouse;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::File;
@@ -41,6 +43,8 @@ pub struct EvalArgs {
 enum EvalWhat {
     /// Free-text keystroke verification on the Aalto 136M layout.
     Keystroke(KeystrokeArgs),
+    /// Mouse-dynamics verification on the Balabit layout.
+    Mouse(mouse::MouseArgs),
 }
 
 /// Key granularity for the keystroke evaluation.
@@ -85,6 +89,7 @@ pub struct KeystrokeArgs {
 pub fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     match args.what {
         EvalWhat::Keystroke(a) => run_keystroke(a),
+        EvalWhat::Mouse(a) => mouse::run_mouse(a),
     }
 }
 
@@ -94,6 +99,7 @@ pub struct Quirks {
     files: usize,
     rows: u64,
     malformed_rows: u64,
+    non_utf8_rows: u64,
     repeated_rows: u64,
     missing_release: u64,
     release_before_press: u64,
@@ -107,6 +113,7 @@ impl Quirks {
         self.files += o.files;
         self.rows += o.rows;
         self.malformed_rows += o.malformed_rows;
+        self.non_utf8_rows += o.non_utf8_rows;
         self.repeated_rows += o.repeated_rows;
         self.missing_release += o.missing_release;
         self.release_before_press += o.release_before_press;
@@ -126,7 +133,7 @@ struct Participant {
 fn load_participant(path: &Path, mode: KeyMode, q: &mut Quirks) -> anyhow::Result<(u64, Vec<Vec<Keystroke>>)> {
     let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut rd = BufReader::new(f);
-    let mut line = String::new();
+    let mut raw = Vec::new();
     let mut header = true;
     // section id -> (first press, keystrokes, seen (press, code) pairs)
     let mut sections: HashMap<u64, (f64, Vec<Keystroke>, std::collections::HashSet<(i64, u16)>)> =
@@ -134,14 +141,16 @@ fn load_participant(path: &Path, mode: KeyMode, q: &mut Quirks) -> anyhow::Resul
     let mut pid = None;
     let mut lineno = 0u64;
     loop {
-        line.clear();
+        raw.clear();
         let n = rd
-            .read_line(&mut line)
+            .read_until(b'\n', &mut raw)
             .with_context(|| format!("reading {} line {}", path.display(), lineno + 1))?;
         if n == 0 {
             break;
         }
         lineno += 1;
+        // The typed text may hold invalid UTF-8; only the numeric fields matter.
+        let line = String::from_utf8_lossy(&raw);
         if header {
             header = false;
             if !line.starts_with("PARTICIPANT_ID") {
@@ -154,6 +163,9 @@ fn load_participant(path: &Path, mode: KeyMode, q: &mut Quirks) -> anyhow::Resul
             continue;
         }
         q.rows += 1;
+        if std::str::from_utf8(&raw).is_err() {
+            q.non_utf8_rows += 1;
+        }
         // Fields may contain tabs in the typed text only in broken rows: take
         // the id fields from the front and the timing fields from the back.
         let fields: Vec<&str> = l.split('\t').collect();
@@ -532,8 +544,8 @@ fn print_keystroke_table(r: &KeystrokeReport) {
     }
     let q = &r.quirks;
     println!(
-        "data quirks: {} files, {} rows, {} malformed, {} repeated (dropped), {} missing release, {} release before press, {} odd key codes, {} sentences, {} participants skipped (too few sentences)",
-        q.files, q.rows, q.malformed_rows, q.repeated_rows, q.missing_release, q.release_before_press, q.odd_keycodes, q.sentences, q.participants_skipped
+        "data quirks: {} files, {} rows, {} malformed, {} with non-UTF-8 text (kept), {} repeated (dropped), {} missing release, {} release before press, {} odd key codes, {} sentences, {} participants skipped (too few sentences)",
+        q.files, q.rows, q.malformed_rows, q.non_utf8_rows, q.repeated_rows, q.missing_release, q.release_before_press, q.odd_keycodes, q.sentences, q.participants_skipped
     );
     println!("profile size (postcard, bytes): mean {:.0}, max {}", r.profile_bytes_mean, r.profile_bytes_max);
 }
