@@ -16,8 +16,8 @@ pub enum PointerKind {
     Up,
     /// Movement with a button held.
     Drag,
-    /// Wheel / scroll step.
-    Wheel,
+    /// Wheel / scroll step: `+1` down (content moves up), `-1` up, 0 unknown.
+    Wheel(i8),
 }
 
 /// Which button.
@@ -57,10 +57,12 @@ pub enum ActionType {
     PointClick = 1,
     /// Press, drag, release.
     DragDrop = 2,
+    /// A burst of wheel steps.
+    Scroll = 3,
 }
 
 /// Number of action types.
-pub const ACTION_TYPES: usize = 3;
+pub const ACTION_TYPES: usize = 4;
 /// Number of features per action.
 pub const ACTION_FEATURES: usize = 22;
 
@@ -109,11 +111,13 @@ pub struct SegmentConfig {
     pub min_points: usize,
     /// Movement this long (ms) before a press still counts as its approach.
     pub approach_ms: f64,
+    /// Wheel steps further apart than this (ms) start a new scroll action.
+    pub scroll_gap_ms: f64,
 }
 
 impl Default for SegmentConfig {
     fn default() -> Self {
-        Self { pause_ms: 1000.0, min_points: 4, approach_ms: 1000.0 }
+        Self { pause_ms: 1000.0, min_points: 4, approach_ms: 1000.0, scroll_gap_ms: 500.0 }
     }
 }
 
@@ -140,6 +144,8 @@ pub struct Segmenter {
     last_t: Option<f64>,
     press: Option<(f64, Button, usize)>,
     dragged: bool,
+    /// Current scroll burst: (t ms, direction, x, y) of each step.
+    wheel: Vec<(f64, i8, f64, f64)>,
     /// Counters.
     pub counts: SegmentCounts,
 }
@@ -160,8 +166,12 @@ impl Segmenter {
         let gap = self.last_t.map_or(0.0, |t| s.t_ms - t);
         self.last_t = Some(s.t_ms);
         match s.kind {
-            PointerKind::Wheel => {
+            PointerKind::Wheel(dir) => {
                 self.counts.wheel += 1;
+                if self.wheel.last().is_some_and(|w| s.t_ms - w.0 > self.cfg.scroll_gap_ms) {
+                    self.finish_scroll(emit);
+                }
+                self.wheel.push((s.t_ms, dir, s.x, s.y));
             }
             PointerKind::Move => {
                 if self.press.is_none() && gap > self.cfg.pause_ms {
@@ -205,8 +215,17 @@ impl Segmenter {
         }
     }
 
+    fn finish_scroll(&mut self, emit: &mut impl FnMut(MouseAction)) {
+        if let Some(a) = scroll_features(&self.wheel) {
+            self.counts.actions += 1;
+            emit(a);
+        }
+        self.wheel.clear();
+    }
+
     /// Ends the stream, emitting a pending move.
     pub fn finish(&mut self, emit: &mut impl FnMut(MouseAction)) {
+        self.finish_scroll(emit);
         if self.press.is_none() {
             self.finish_move(emit);
         }
@@ -233,6 +252,35 @@ impl Segmenter {
             None => self.counts.too_short += 1,
         }
     }
+}
+
+/// Features of a scroll burst `(t ms, direction, x, y)`: duration, steps,
+/// step rate, interval spread, direction changes, share of downward steps and
+/// pointer position; the movement features are `NaN`.
+pub fn scroll_features(steps: &[(f64, i8, f64, f64)]) -> Option<MouseAction> {
+    let (first, last) = (steps.first()?, steps.last()?);
+    let dur = (last.0 - first.0).max(0.0);
+    let n = steps.len() as f64;
+    let mut iv = crate::stats::Moments::default();
+    let mut changes = 0u32;
+    for w in steps.windows(2) {
+        iv.push(w[1].0 - w[0].0);
+        if w[1].1 != w[0].1 {
+            changes += 1;
+        }
+    }
+    let down = steps.iter().filter(|s| s.1 > 0).count() as f64 / n;
+    let l1p = |x: f64| x.max(0.0).ln_1p() as f32;
+    let mut f = [f32::NAN; ACTION_FEATURES];
+    f[0] = l1p(dur);
+    f[3] = l1p(if dur > 0.0 { n * 1000.0 / dur } else { 0.0 });
+    f[4] = l1p(iv.sd());
+    f[11] = changes as f32;
+    f[13] = (n as f32).ln();
+    f[15] = (2.0 * down - 1.0) as f32;
+    f[20] = (last.2 / 1000.0) as f32;
+    f[21] = (last.3 / 1000.0) as f32;
+    Some(MouseAction { kind: ActionType::Scroll, f })
 }
 
 /// Features of one action from its points `(t ms, x, y)`; `None` when the

@@ -118,7 +118,7 @@ pub struct MouseConfig {
 
 impl Default for MouseConfig {
     fn default() -> Self {
-        Self { prior: 20.0, llr_cap: 3.0 }
+        Self { prior: 20.0, llr_cap: 1.0 }
     }
 }
 
@@ -132,6 +132,8 @@ pub struct MouseScores {
     pub manhattan: f64,
     /// One-class diagonal Gaussian (mean capped z²) per action.
     pub gaussian: f64,
+    /// Negated LLR, 10%-trimmed mean over actions (robust to odd actions).
+    pub nb_trimmed: f64,
     /// Actions scored.
     pub actions: usize,
     /// (feature, summed -LLR) of the three strongest features.
@@ -183,6 +185,7 @@ impl MouseProfile {
     pub fn score(&self, pop: &MousePopulation, cfg: &MouseConfig, actions: &[MouseAction]) -> MouseScores {
         let mut per_feature = [0f64; ACTION_FEATURES];
         let (mut nb, mut man, mut gau) = (0f64, 0f64, 0f64);
+        let mut per_action: Vec<f64> = Vec::with_capacity(actions.len());
         let total: f32 = self.type_counts.iter().sum::<u32>() as f32;
         for a in actions {
             let t = a.kind as usize;
@@ -206,6 +209,7 @@ impl MouseProfile {
                 k += 1.0;
             }
             nb -= llr;
+            per_action.push(-llr);
             if k > 0.0 {
                 man += f64::from(m_sum / k);
                 gau += f64::from(g_sum / k);
@@ -220,7 +224,11 @@ impl MouseProfile {
             .filter(|&&i| per_feature[i] > 0.0)
             .map(|&i| (FEATURE_NAMES[i], per_feature[i] / n))
             .collect();
-        MouseScores { nb: nb / n, manhattan: man / n, gaussian: gau / n, actions: actions.len(), top }
+        per_action.sort_by(f64::total_cmp);
+        let cut = per_action.len() / 10;
+        let kept = &per_action[cut..per_action.len() - cut];
+        let nb_trimmed = kept.iter().sum::<f64>() / kept.len().max(1) as f64;
+        MouseScores { nb: nb / n, nb_trimmed, manhattan: man / n, gaussian: gau / n, actions: actions.len(), top }
     }
 
     /// Versioned compact encoding (postcard).

@@ -44,6 +44,12 @@ pub struct MouseArgs {
     /// Actions per window for the window-level figures.
     #[arg(long, default_value_t = 20)]
     window: usize,
+    /// Dirichlet pseudo-count pulling a user's histograms to the population's.
+    #[arg(long, default_value_t = MouseConfig::default().prior)]
+    prior: f32,
+    /// Cap of one feature's |log-likelihood ratio| in one action.
+    #[arg(long, default_value_t = MouseConfig::default().llr_cap)]
+    llr_cap: f32,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -101,7 +107,8 @@ fn load_session(path: &Path, q: &mut MouseQuirks) -> anyhow::Result<Vec<MouseAct
             "Drag" => PointerKind::Drag,
             "Pressed" => PointerKind::Down,
             "Released" => PointerKind::Up,
-            "Down" | "Up" => PointerKind::Wheel,
+            "Down" => PointerKind::Wheel(1),
+            "Up" => PointerKind::Wheel(-1),
             _ => {
                 q.malformed_rows += 1;
                 continue;
@@ -173,7 +180,7 @@ fn load_dir(dir: &Path, q: &mut MouseQuirks) -> anyhow::Result<Vec<(String, Vec<
     Ok(out)
 }
 
-const DETECTORS: [&str; 3] = ["nb-llr (population-normalized)", "scaled-manhattan", "gaussian (one-class)"];
+const DETECTORS: [&str; 4] = ["nb-llr (population-normalized)", "nb-llr, trimmed mean", "scaled-manhattan", "gaussian (one-class)"];
 
 #[derive(Debug, Serialize)]
 struct DetectorResult {
@@ -204,13 +211,13 @@ struct MouseReport {
     quirks: MouseQuirks,
 }
 
-fn scores3(p: &MouseProfile, pop: &MousePopulation, cfg: &MouseConfig, a: &[MouseAction]) -> [f64; 3] {
+fn scores3(p: &MouseProfile, pop: &MousePopulation, cfg: &MouseConfig, a: &[MouseAction]) -> [f64; 4] {
     let s = p.score(pop, cfg, a);
-    [s.nb, s.manhattan, s.gaussian]
+    [s.nb, s.nb_trimmed, s.manhattan, s.gaussian]
 }
 
 /// Scores of one session: the whole session and its windows.
-fn session_scores(p: &MouseProfile, pop: &MousePopulation, cfg: &MouseConfig, a: &[MouseAction], window: usize) -> ([f64; 3], Vec<[f64; 3]>) {
+fn session_scores(p: &MouseProfile, pop: &MousePopulation, cfg: &MouseConfig, a: &[MouseAction], window: usize) -> ([f64; 4], Vec<[f64; 4]>) {
     let whole = scores3(p, pop, cfg, a);
     let wins = a.chunks(window.max(1)).filter(|c| c.len() == window.max(1)).map(|c| scores3(p, pop, cfg, c)).collect();
     (whole, wins)
@@ -223,10 +230,10 @@ pub fn run_mouse(a: MouseArgs) -> anyhow::Result<ExitCode> {
     if train.len() < 3 {
         bail!("--train {}: need at least 3 user folders, found {}", a.train.display(), train.len());
     }
-    let cfg = MouseConfig::default();
+    let cfg = MouseConfig { prior: a.prior, llr_cap: a.llr_cap };
     let w = a.window.max(1);
     // (user index, genuine?, whole scores, window scores)
-    let mut trials: Vec<(usize, bool, [f64; 3], Vec<[f64; 3]>)> = Vec::new();
+    let mut trials: Vec<(usize, bool, [f64; 4], Vec<[f64; 4]>)> = Vec::new();
     let mut profile_bytes_max = 0usize;
     let protocol;
     if let (Some(test), Some(labels)) = (&a.test, &a.labels) {
@@ -255,7 +262,7 @@ pub fn run_mouse(a: MouseArgs) -> anyhow::Result<ExitCode> {
         let n = train.len();
         let pairs: Vec<(usize, usize)> = (0..n).flat_map(|u| (0..n).filter(move |&v| v != u).map(move |v| (u, v))).collect();
         let bar = super::progress(pairs.len() as u64, "scoring");
-        let res: Vec<(Vec<(usize, bool, [f64; 3], Vec<[f64; 3]>)>, usize)> = pairs
+        let res: Vec<(Vec<(usize, bool, [f64; 4], Vec<[f64; 4]>)>, usize)> = pairs
             .par_iter()
             .map(|&(u, v)| {
                 let pop = MousePopulation::build(
