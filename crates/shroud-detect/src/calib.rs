@@ -48,14 +48,23 @@ pub struct CalibPrior {
 
 impl Default for CalibPrior {
     fn default() -> Self {
-        Self { mean: 0.0, sd: 1.0, weight: 3.0, threshold_sd: 2.0, slope: 1.5 }
+        Self {
+            mean: 0.0,
+            sd: 1.0,
+            weight: 3.0,
+            threshold_sd: 2.0,
+            slope: 1.5,
+        }
     }
 }
 
 impl Calibration {
     /// Empty calibration.
     pub fn new() -> Self {
-        Self { genuine: Ewma::new(0.0, 0.0), count: 0 }
+        Self {
+            genuine: Ewma::new(0.0, 0.0),
+            count: 0,
+        }
     }
 
     /// Records a genuine raw score. Early scores get equal weight; later ones
@@ -150,7 +159,13 @@ pub struct SessionScore {
 
 impl Default for SessionScore {
     fn default() -> Self {
-        Self { evidence: 0.0, reference: 0.5, threshold: 1.0, windows: 0, verdict: Verdict::NoVerdict }
+        Self {
+            evidence: 0.0,
+            reference: 0.5,
+            threshold: 1.0,
+            windows: 0,
+            verdict: Verdict::NoVerdict,
+        }
     }
 }
 
@@ -162,11 +177,23 @@ impl SessionScore {
             self.verdict = Verdict::NoVerdict;
             return (self.verdict, 0.0);
         }
-        let a = if anomaly.is_finite() { anomaly.clamp(0.0, 1.0) } else { 1.0 };
-        let c = if confidence.is_finite() { confidence.clamp(0.0, 1.0) } else { 0.0 };
+        let a = if anomaly.is_finite() {
+            anomaly.clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+        let c = if confidence.is_finite() {
+            confidence.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         self.evidence = (self.evidence + c * (a - self.reference)).clamp(0.0, 4.0 * self.threshold);
         self.windows += 1;
-        self.verdict = if self.evidence >= self.threshold { Verdict::Anomalous } else { Verdict::Genuine };
+        self.verdict = if self.evidence >= self.threshold {
+            Verdict::Anomalous
+        } else {
+            Verdict::Genuine
+        };
         (self.verdict, (self.evidence / self.threshold).min(1.0))
     }
 }

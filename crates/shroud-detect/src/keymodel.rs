@@ -69,10 +69,16 @@ impl KeyPopulation {
                 means.push(m.mean);
                 inv_n += 1.0 / m.n;
             }
-            let w = if dof >= 2.0 { m2 / dof } else { means.var().max(1e-4) };
+            let w = if dof >= 2.0 {
+                m2 / dof
+            } else {
+                means.var().max(1e-4)
+            };
             // Between-user variance: variance of user means minus the part the
             // within-user noise explains (method of moments), floored.
-            let b = (means.var() - w * inv_n / ms.len() as f64).max(0.05 * means.var()).max(1e-5);
+            let b = (means.var() - w * inv_n / ms.len() as f64)
+                .max(0.05 * means.var())
+                .max(1e-5);
             slots.push(PopSlot {
                 slot,
                 mu: means.mean as f32,
@@ -80,17 +86,27 @@ impl KeyPopulation {
                 b: b as f32,
             });
         }
-        Self { slots, users: users.len() as u32 }
+        Self {
+            slots,
+            users: users.len() as u32,
+        }
     }
 
     /// Statistics of a slot.
     pub fn get(&self, slot: u32) -> Option<&PopSlot> {
-        self.slots.binary_search_by_key(&slot, |p| p.slot).ok().map(|i| &self.slots[i])
+        self.slots
+            .binary_search_by_key(&slot, |p| p.slot)
+            .ok()
+            .map(|i| &self.slots[i])
     }
 }
 
 fn to_moments(s: &SlotStat) -> Moments {
-    Moments { n: f64::from(s.n), mean: f64::from(s.mean), m2: f64::from(s.m2) }
+    Moments {
+        n: f64::from(s.n),
+        mean: f64::from(s.mean),
+        m2: f64::from(s.m2),
+    }
 }
 
 /// A user's statistics for one slot.
@@ -126,7 +142,13 @@ pub struct ModelConfig {
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        Self { var_prior: 4.0, max_n: 250.0, z_cap: 3.0, llr_cap: 8.0, max_slots: 700 }
+        Self {
+            var_prior: 4.0,
+            max_n: 250.0,
+            z_cap: 3.0,
+            llr_cap: 8.0,
+            max_slots: 700,
+        }
     }
 }
 
@@ -162,10 +184,20 @@ impl KeyProfile {
             let b = w.slots.get(j);
             match (a, b) {
                 (Some(a), Some(b)) if a.slot == b.slot => {
-                    let mut m = Moments { n: a.n.into(), mean: a.mean.into(), m2: f64::from(a.var * a.n) };
+                    let mut m = Moments {
+                        n: a.n.into(),
+                        mean: a.mean.into(),
+                        m2: f64::from(a.var * a.n),
+                    };
                     m.merge(&to_moments(b));
                     let n = (m.n as f32).min(cfg.max_n);
-                    merged.push(ProfileSlot { slot: a.slot, n, mean: m.mean as f32, var: m.var() as f32, anchor: m.mean as f32 });
+                    merged.push(ProfileSlot {
+                        slot: a.slot,
+                        n,
+                        mean: m.mean as f32,
+                        var: m.var() as f32,
+                        anchor: m.mean as f32,
+                    });
                     i += 1;
                     j += 1;
                 }
@@ -179,7 +211,13 @@ impl KeyProfile {
                 }
                 (_, Some(b)) => {
                     let var = if b.n > 1.0 { b.m2 / b.n } else { 0.0 };
-                    merged.push(ProfileSlot { slot: b.slot, n: b.n.min(cfg.max_n), mean: b.mean, var, anchor: b.mean });
+                    merged.push(ProfileSlot {
+                        slot: b.slot,
+                        n: b.n.min(cfg.max_n),
+                        mean: b.mean,
+                        var,
+                        anchor: b.mean,
+                    });
                     j += 1;
                 }
                 (None, None) => break,
@@ -209,7 +247,10 @@ impl KeyProfile {
     }
 
     fn get(&self, slot: u32) -> Option<&ProfileSlot> {
-        self.slots.binary_search_by_key(&slot, |p| p.slot).ok().map(|i| &self.slots[i])
+        self.slots
+            .binary_search_by_key(&slot, |p| p.slot)
+            .ok()
+            .map(|i| &self.slots[i])
     }
 }
 
@@ -244,14 +285,22 @@ impl Comparison {
     /// Scaled-Manhattan score (higher = more anomalous).
     pub fn scaled_manhattan(&self) -> f32 {
         let w: f32 = self.weight.iter().sum();
-        if w > 0.0 { self.absz.iter().sum::<f32>() / w } else { 0.0 }
+        if w > 0.0 {
+            self.absz.iter().sum::<f32>() / w
+        } else {
+            0.0
+        }
     }
 
     /// One-class diagonal-Gaussian (Mahalanobis) score: mean capped squared
     /// standardized deviation of the window from the user's model.
     pub fn mahalanobis(&self) -> f32 {
         let c: f32 = self.count.iter().sum();
-        if c > 0.0 { self.z2.iter().sum::<f32>() / c } else { 0.0 }
+        if c > 0.0 {
+            self.z2.iter().sum::<f32>() / c
+        } else {
+            0.0
+        }
     }
 
     /// Population-normalized (PLDA) score: minus the mean per-slot LLR.
@@ -273,7 +322,11 @@ impl Comparison {
             let c = self.count[g].max(1.0);
             f.push(f64::from(self.llr[g] / c.sqrt()));
             f.push(f64::from(self.llr[g] / c));
-            f.push(f64::from(if self.weight[g] > 0.0 { self.absz[g] / self.weight[g] } else { 0.0 }));
+            f.push(f64::from(if self.weight[g] > 0.0 {
+                self.absz[g] / self.weight[g]
+            } else {
+                0.0
+            }));
             f.push(f64::from(self.z2[g] / c));
         }
         f.push(f64::from(self.plda()));
@@ -284,15 +337,13 @@ impl Comparison {
     }
 }
 
-const LN_2PI: f32 = 1.837_877;
-
-fn log_normal(x: f32, mean: f32, var: f32) -> f32 {
-    let d = x - mean;
-    -0.5 * (LN_2PI + var.ln() + d * d / var)
-}
-
 /// Compares a window with a profile under a population model.
-pub fn compare(w: &KeyWindow, p: &KeyProfile, pop: &KeyPopulation, cfg: &ModelConfig) -> Comparison {
+pub fn compare(
+    w: &KeyWindow,
+    p: &KeyProfile,
+    pop: &KeyPopulation,
+    cfg: &ModelConfig,
+) -> Comparison {
     let mut c = Comparison::default();
     let mut pi = 0usize;
     for s in &w.slots {
@@ -311,9 +362,11 @@ pub fn compare(w: &KeyWindow, p: &KeyProfile, pop: &KeyPopulation, cfg: &ModelCo
         let prec = 1.0 / ps.b + np / wu;
         let pv = 1.0 / prec;
         let pm = (ps.mu / ps.b + np * e / wu) * pv;
-        let same = log_normal(s.mean, pm, pv + wu / ns);
-        let diff = log_normal(s.mean, ps.mu, ps.b + ps.w / ns);
-        let llr = (same - diff).clamp(-cfg.llr_cap, cfg.llr_cap);
+        // log N(t; pm, vs) - log N(t; mu, vd) with a single logarithm.
+        let (vs, vd) = (pv + wu / ns, ps.b + ps.w / ns);
+        let (d1, d2) = (s.mean - pm, s.mean - ps.mu);
+        let llr = (-0.5 * ((vs / vd).ln() + d1 * d1 / vs - d2 * d2 / vd))
+            .clamp(-cfg.llr_cap, cfg.llr_cap);
         c.llr[g] += llr;
         c.count[g] += 1.0;
         let z2 = (s.mean - pm) * (s.mean - pm) / (pv + wu / ns);
@@ -344,7 +397,9 @@ pub fn compare(w: &KeyWindow, p: &KeyProfile, pop: &KeyPopulation, cfg: &ModelCo
 /// diagnostics.
 pub fn expected(p: &KeyProfile, pop: &KeyPopulation, slot: u32, cfg: &ModelConfig) -> Option<f32> {
     let ps = pop.get(slot)?;
-    let (np, e, vp) = p.get(slot).map_or((0.0, 0.0, 0.0), |u| (u.n, u.mean, u.var));
+    let (np, e, vp) = p
+        .get(slot)
+        .map_or((0.0, 0.0, 0.0), |u| (u.n, u.mean, u.var));
     let wu = (np * vp + cfg.var_prior * ps.w) / (np + cfg.var_prior);
     let prec = 1.0 / ps.b + np / wu;
     Some((ps.mu / ps.b + np * e / wu) / prec)

@@ -274,7 +274,11 @@ pub struct ExtractConfig {
 
 impl Default for ExtractConfig {
     fn default() -> Self {
-        Self { pause_ms: 1500.0, max_hold_ms: 1500.0, min_hold_ms: 5.0 }
+        Self {
+            pause_ms: 1500.0,
+            max_hold_ms: 1500.0,
+            min_hold_ms: 5.0,
+        }
     }
 }
 
@@ -323,7 +327,10 @@ fn quantile_sorted(v: &[f32], q: f32) -> f32 {
 impl KeyExtractor {
     /// A new extractor with the given limits.
     pub fn new(cfg: ExtractConfig) -> Self {
-        Self { cfg, ..Self::default() }
+        Self {
+            cfg,
+            ..Self::default()
+        }
     }
 
     /// Extracts the features of one window. Keystrokes need not be sorted;
@@ -347,16 +354,18 @@ impl KeyExtractor {
         self.holds.clear();
         self.order.clear();
         out.slots.clear();
-        self.order.extend(
-            (0..keys.len() as u32).filter(|&i| keys[i as usize].press_ms.is_finite()),
-        );
+        self.order
+            .extend((0..keys.len() as u32).filter(|&i| keys[i as usize].press_ms.is_finite()));
         let sorted = self
             .order
             .windows(2)
             .all(|w| keys[w[0] as usize].press_ms <= keys[w[1] as usize].press_ms);
         if !sorted {
-            self.order
-                .sort_by(|&a, &b| keys[a as usize].press_ms.total_cmp(&keys[b as usize].press_ms));
+            self.order.sort_by(|&a, &b| {
+                keys[a as usize]
+                    .press_ms
+                    .total_cmp(&keys[b as usize].press_ms)
+            });
         }
         out.keystrokes = self.order.len() as u32;
         let hold_of = |k: &Keystroke| -> Option<f64> {
@@ -407,10 +416,12 @@ impl KeyExtractor {
                 if ud < 0.0 {
                     rollovers += 1;
                 }
-                self.pairs.push((slot2(2, b, a), (ud / 100.0).clamp(-10.0, 15.0) as f32));
+                self.pairs
+                    .push((slot2(2, b, a), (ud / 100.0).clamp(-10.0, 15.0) as f32));
                 if let Some(h) = h {
                     let uu = dd + h - ph;
-                    self.pairs.push((slot2(3, b, a), (uu / 100.0).clamp(-10.0, 15.0) as f32));
+                    self.pairs
+                        .push((slot2(3, b, a), (uu / 100.0).clamp(-10.0, 15.0) as f32));
                 }
             }
             if j >= 2 {
@@ -426,9 +437,13 @@ impl KeyExtractor {
         let n = out.keystrokes.max(1) as f32;
         if !self.dd.is_empty() {
             self.dd.sort_by(f32::total_cmp);
-            self.pairs.push((slot1(15, 0) | Global::MedianDd as u32, quantile_sorted(&self.dd, 0.5)));
+            self.pairs.push((
+                slot1(15, 0) | Global::MedianDd as u32,
+                quantile_sorted(&self.dd, 0.5),
+            ));
             let iqr = quantile_sorted(&self.dd, 0.75) - quantile_sorted(&self.dd, 0.25);
-            self.pairs.push((slot1(15, 0) | Global::DdSpread as u32, iqr));
+            self.pairs
+                .push((slot1(15, 0) | Global::DdSpread as u32, iqr));
         }
         if !self.holds.is_empty() {
             self.holds.sort_by(f32::total_cmp);
@@ -438,8 +453,14 @@ impl KeyExtractor {
             ));
         }
         if out.keystrokes >= 2 {
-            self.pairs.push((slot1(15, 0) | Global::CorrectionRate as u32, corrections as f32 / n));
-            self.pairs.push((slot1(15, 0) | Global::PauseRate as u32, pauses as f32 / gaps.max(1) as f32));
+            self.pairs.push((
+                slot1(15, 0) | Global::CorrectionRate as u32,
+                corrections as f32 / n,
+            ));
+            self.pairs.push((
+                slot1(15, 0) | Global::PauseRate as u32,
+                pauses as f32 / gaps.max(1) as f32,
+            ));
         }
         if digraphs > 0 {
             self.pairs.push((
@@ -460,7 +481,12 @@ impl KeyExtractor {
                 m2 += d * (x - mean);
                 i += 1;
             }
-            out.slots.push(SlotStat { slot, n: cnt, mean, m2 });
+            out.slots.push(SlotStat {
+                slot,
+                n: cnt,
+                mean,
+                m2,
+            });
         }
     }
 }
@@ -470,16 +496,28 @@ mod tests {
     use super::*;
 
     fn ks(p: f64, r: f64, z: Zone) -> Keystroke {
-        Keystroke { press_ms: p, release_ms: Some(r), key: KeyId::Zone(z) }
+        Keystroke {
+            press_ms: p,
+            release_ms: Some(r),
+            key: KeyId::Zone(z),
+        }
     }
 
     #[test]
     fn digraph_and_hold_slots_are_extracted() {
-        let keys = [ks(0.0, 100.0, Zone::L3), ks(150.0, 230.0, Zone::Space), ks(300.0, 380.0, Zone::L3)];
+        let keys = [
+            ks(0.0, 100.0, Zone::L3),
+            ks(150.0, 230.0, Zone::Space),
+            ks(300.0, 380.0, Zone::L3),
+        ];
         let mut c = ExtractCounts::default();
         let w = KeyExtractor::default().extract(&keys, &mut c);
         assert_eq!(w.keystrokes, 3);
-        let hold_l3 = w.slots.iter().find(|s| s.slot == slot1(0, Zone::L3.index() as u32)).unwrap();
+        let hold_l3 = w
+            .slots
+            .iter()
+            .find(|s| s.slot == slot1(0, Zone::L3.index() as u32))
+            .unwrap();
         assert_eq!(hold_l3.n, 2.0);
         assert!((hold_l3.mean - 100f32.ln().mul_add(0.5, 80f32.ln() * 0.5)).abs() < 1e-4);
         let dd = slot2(1, Zone::L3.index() as u32, Zone::Space.index() as u32);
@@ -496,9 +534,17 @@ mod tests {
     fn unsorted_input_missing_release_and_pauses_are_handled() {
         let keys = [
             ks(5000.0, 5100.0, Zone::L1),
-            Keystroke { press_ms: 0.0, release_ms: None, key: KeyId::Code(65) },
+            Keystroke {
+                press_ms: 0.0,
+                release_ms: None,
+                key: KeyId::Code(65),
+            },
             ks(200.0, 100.0, Zone::R1),
-            Keystroke { press_ms: f64::NAN, release_ms: None, key: KeyId::Code(1) },
+            Keystroke {
+                press_ms: f64::NAN,
+                release_ms: None,
+                key: KeyId::Code(1),
+            },
         ];
         let mut c = ExtractCounts::default();
         let w = KeyExtractor::default().extract(&keys, &mut c);

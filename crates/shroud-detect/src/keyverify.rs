@@ -123,16 +123,23 @@ impl KeyModel {
         let population = KeyPopulation::build(users, 3);
         let (x, y) = pair_features(users, &population, enroll, &cfg);
         if y.iter().all(|&b| b) || y.iter().all(|&b| !b) {
-            return Err(ModelError::Training("need at least two users with more than `enroll` windows"));
+            return Err(ModelError::Training(
+                "need at least two users with more than `enroll` windows",
+            ));
         }
-        let fusion = Logistic::fit(&x, &y, 1e-3, 300).ok_or(ModelError::Training("no training pairs"))?;
+        let fusion =
+            Logistic::fit(&x, &y, 1e-3, 300).ok_or(ModelError::Training("no training pairs"))?;
         let mut g = crate::stats::Moments::default();
         for (r, &lab) in x.iter().zip(&y) {
             if lab {
                 g.push(-fusion.logit(r));
             }
         }
-        let prior = CalibPrior { mean: g.mean, sd: g.sd().max(1e-6), ..CalibPrior::default() };
+        let prior = CalibPrior {
+            mean: g.mean,
+            sd: g.sd().max(1e-6),
+            ..CalibPrior::default()
+        };
         Ok(Self {
             version: KEY_MODEL_VERSION,
             population,
@@ -152,7 +159,10 @@ impl KeyModel {
     pub fn from_bytes(b: &[u8]) -> Result<Self, ModelError> {
         let m: Self = postcard::from_bytes(b).map_err(|e| ModelError::Codec(e.to_string()))?;
         if m.version != KEY_MODEL_VERSION {
-            return Err(ModelError::Codec(format!("model version {} (this build reads {KEY_MODEL_VERSION})", m.version)));
+            return Err(ModelError::Codec(format!(
+                "model version {} (this build reads {KEY_MODEL_VERSION})",
+                m.version
+            )));
         }
         Ok(m)
     }
@@ -176,7 +186,10 @@ impl KeyModel {
         if u.profile.windows >= self.adapt.min_windows {
             EnrollmentState::Enrolled
         } else {
-            EnrollmentState::NeedsEnrollment { have: u.profile.windows, need: self.adapt.min_windows }
+            EnrollmentState::NeedsEnrollment {
+                have: u.profile.windows,
+                need: self.adapt.min_windows,
+            }
         }
     }
 
@@ -204,22 +217,42 @@ impl KeyModel {
         let coverage = f64::from(c.known / c.slots.max(1.0));
         let size = 1.0 - (-f64::from(w.keystrokes) / 25.0).exp();
         let enrolled = matches!(state, EnrollmentState::Enrolled);
-        let confidence = if enrolled { (size * (0.5 + 0.5 * coverage)).clamp(0.0, 1.0) } else { 0.0 };
-        let anomaly = if enrolled { u.calib.anomaly(raw, &self.prior) } else { 0.0 };
+        let confidence = if enrolled {
+            (size * (0.5 + 0.5 * coverage)).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let anomaly = if enrolled {
+            u.calib.anomaly(raw, &self.prior)
+        } else {
+            0.0
+        };
         let top_features = c
             .top
             .iter()
             .filter(|(_, v)| *v > 0.0)
             .map(|(s, v)| (slot_name(*s), f64::from(*v)))
             .collect();
-        WindowScore { anomaly, confidence, raw, top_features, state }
+        WindowScore {
+            anomaly,
+            confidence,
+            raw,
+            top_features,
+            state,
+        }
     }
 
     /// Adapts the baseline with a window that was scored `s` on `day`: only
     /// windows judged genuine, at most `max_updates_per_day` a day, each slot
     /// moving at most `max_step_sd` per update and never further than
     /// `max_total_drift_sd` from its enrollment anchor.
-    pub fn update(&self, u: &mut KeyUser, w: &KeyWindow, s: &WindowScore, day: u32) -> UpdateOutcome {
+    pub fn update(
+        &self,
+        u: &mut KeyUser,
+        w: &KeyWindow,
+        s: &WindowScore,
+        day: u32,
+    ) -> UpdateOutcome {
         let a = &self.adapt;
         if !matches!(s.state, EnrollmentState::Enrolled) || w.keystrokes < a.min_keystrokes {
             return UpdateOutcome::TooSmall;
@@ -236,8 +269,12 @@ impl KeyModel {
             while pi < u.profile.slots.len() && u.profile.slots[pi].slot < ws.slot {
                 pi += 1;
             }
-            let Some(ps) = u.profile.slots.get_mut(pi).filter(|p| p.slot == ws.slot) else { continue };
-            let Some(pop) = self.population.get(ws.slot) else { continue };
+            let Some(ps) = u.profile.slots.get_mut(pi).filter(|p| p.slot == ws.slot) else {
+                continue;
+            };
+            let Some(pop) = self.population.get(ws.slot) else {
+                continue;
+            };
             let psd = pop.w.sqrt();
             let alpha = (ws.n / (ps.n + ws.n)).clamp(0.01, 0.2);
             let mut e = Ewma::new(f64::from(ps.mean), f64::from(ps.var.max(1e-6)));
@@ -269,7 +306,9 @@ impl KeyUser {
 
     /// Reads what [`KeyUser::to_bytes`] wrote.
     pub fn from_bytes(b: &[u8]) -> Result<Self, CodecError> {
-        let (len, rest) = b.split_first_chunk::<4>().ok_or(CodecError::Malformed("truncated header".into()))?;
+        let (len, rest) = b
+            .split_first_chunk::<4>()
+            .ok_or(CodecError::Malformed("truncated header".into()))?;
         let len = u32::from_le_bytes(*len) as usize;
         if rest.len() < len {
             return Err(CodecError::Malformed("truncated profile".into()));
@@ -277,14 +316,23 @@ impl KeyUser {
         let profile = KeyProfileCodec::decode(&rest[..len])?;
         let (calib, budget): (Calibration, DriftBudget) =
             postcard::from_bytes(&rest[len..]).map_err(|e| CodecError::Malformed(e.to_string()))?;
-        Ok(Self { profile, calib, budget })
+        Ok(Self {
+            profile,
+            calib,
+            budget,
+        })
     }
 }
 
 /// Same-user / different-user comparison features for fusion training:
 /// each user's first `enroll` windows form a profile, compared with their own
 /// later windows and with up to 15 windows of other users.
-pub fn pair_features(users: &[Vec<&KeyWindow>], pop: &KeyPopulation, enroll: usize, cfg: &ModelConfig) -> (Vec<Vec<f64>>, Vec<bool>) {
+pub fn pair_features(
+    users: &[Vec<&KeyWindow>],
+    pop: &KeyPopulation,
+    enroll: usize,
+    cfg: &ModelConfig,
+) -> (Vec<Vec<f64>>, Vec<bool>) {
     let (mut x, mut y) = (Vec::new(), Vec::new());
     let n = users.len();
     for (ui, u) in users.iter().enumerate() {

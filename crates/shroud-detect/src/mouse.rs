@@ -117,7 +117,12 @@ pub struct SegmentConfig {
 
 impl Default for SegmentConfig {
     fn default() -> Self {
-        Self { pause_ms: 1000.0, min_points: 4, approach_ms: 1000.0, scroll_gap_ms: 500.0 }
+        Self {
+            pause_ms: 1000.0,
+            min_points: 4,
+            approach_ms: 1000.0,
+            scroll_gap_ms: 500.0,
+        }
     }
 }
 
@@ -153,13 +158,18 @@ pub struct Segmenter {
 impl Segmenter {
     /// A segmenter with the given limits.
     pub fn new(cfg: SegmentConfig) -> Self {
-        Self { cfg, ..Self::default() }
+        Self {
+            cfg,
+            ..Self::default()
+        }
     }
 
     /// Pushes one sample; calls `emit` for each completed action.
     pub fn push(&mut self, s: PointerSample, emit: &mut impl FnMut(MouseAction)) {
         self.counts.samples += 1;
-        if !(s.t_ms.is_finite() && s.x.is_finite() && s.y.is_finite()) || self.last_t.is_some_and(|t| s.t_ms < t - 1.0) {
+        if !(s.t_ms.is_finite() && s.x.is_finite() && s.y.is_finite())
+            || self.last_t.is_some_and(|t| s.t_ms < t - 1.0)
+        {
             self.counts.bad_samples += 1;
             return;
         }
@@ -168,7 +178,11 @@ impl Segmenter {
         match s.kind {
             PointerKind::Wheel(dir) => {
                 self.counts.wheel += 1;
-                if self.wheel.last().is_some_and(|w| s.t_ms - w.0 > self.cfg.scroll_gap_ms) {
+                if self
+                    .wheel
+                    .last()
+                    .is_some_and(|w| s.t_ms - w.0 > self.cfg.scroll_gap_ms)
+                {
                     self.finish_scroll(emit);
                 }
                 self.wheel.push((s.t_ms, dir, s.x, s.y));
@@ -243,7 +257,13 @@ impl Segmenter {
         self.pts.clear();
     }
 
-    fn emit_action(&mut self, kind: ActionType, pts: &[(f64, f64, f64)], hold: f64, emit: &mut impl FnMut(MouseAction)) {
+    fn emit_action(
+        &mut self,
+        kind: ActionType,
+        pts: &[(f64, f64, f64)],
+        hold: f64,
+        emit: &mut impl FnMut(MouseAction),
+    ) {
         match action_features(kind, pts, hold, self.cfg.min_points) {
             Some(a) => {
                 self.counts.actions += 1;
@@ -280,12 +300,20 @@ pub fn scroll_features(steps: &[(f64, i8, f64, f64)]) -> Option<MouseAction> {
     f[15] = (2.0 * down - 1.0) as f32;
     f[20] = (last.2 / 1000.0) as f32;
     f[21] = (last.3 / 1000.0) as f32;
-    Some(MouseAction { kind: ActionType::Scroll, f })
+    Some(MouseAction {
+        kind: ActionType::Scroll,
+        f,
+    })
 }
 
 /// Features of one action from its points `(t ms, x, y)`; `None` when the
 /// action has fewer than `min_points` distinct points or no duration.
-pub fn action_features(kind: ActionType, pts: &[(f64, f64, f64)], hold_ms: f64, min_points: usize) -> Option<MouseAction> {
+pub fn action_features(
+    kind: ActionType,
+    pts: &[(f64, f64, f64)],
+    hold_ms: f64,
+    min_points: usize,
+) -> Option<MouseAction> {
     // Merge samples with identical timestamps (the recorder batches them).
     let mut p: Vec<(f64, f64, f64)> = Vec::with_capacity(pts.len());
     for &q in pts {
@@ -306,7 +334,8 @@ pub fn action_features(kind: ActionType, pts: &[(f64, f64, f64)], hold_ms: f64, 
     }
     let n = p.len();
     let (mut dist, mut sum_v, mut sum_v2, mut max_v) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-    let (mut sum_a, mut sum_a2, mut sum_j, mut sum_w, mut sum_c, mut turn) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let (mut sum_a, mut sum_a2, mut sum_j, mut sum_w, mut sum_c, mut turn) =
+        (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
     let (mut crit, mut t_peak, mut pause_t) = (0u32, 0.0f64, 0.0f64);
     let mut prev_v: Option<f64> = None;
     let mut prev_a: Option<f64> = None;
@@ -380,7 +409,11 @@ pub fn action_features(kind: ActionType, pts: &[(f64, f64, f64)], hold_ms: f64, 
     let f = [
         l1p(dur),
         l1p(dist),
-        if dist > 0.0 { (disp / dist) as f32 } else { 1.0 },
+        if dist > 0.0 {
+            (disp / dist) as f32
+        } else {
+            1.0
+        },
         l1p(mv),
         l1p(sdv),
         l1p(max_v),
@@ -396,7 +429,11 @@ pub fn action_features(kind: ActionType, pts: &[(f64, f64, f64)], hold_ms: f64, 
         if disp > 0.0 { th.sin() as f32 } else { 0.0 },
         if disp > 0.0 { th.cos() as f32 } else { 0.0 },
         (t_peak / dur) as f32,
-        if hold_ms.is_finite() { l1p(hold_ms) } else { f32::NAN },
+        if hold_ms.is_finite() {
+            l1p(hold_ms)
+        } else {
+            f32::NAN
+        },
         (pause_t * 1000.0 / dur) as f32,
         // Where on the screen the action ends (screen layout and habits).
         (x1 / 1000.0) as f32,
@@ -410,7 +447,13 @@ mod tests {
     use super::*;
 
     fn mv(t: f64, x: f64, y: f64) -> PointerSample {
-        PointerSample { t_ms: t, x, y, kind: PointerKind::Move, button: Button::None }
+        PointerSample {
+            t_ms: t,
+            x,
+            y,
+            kind: PointerKind::Move,
+            button: Button::None,
+        }
     }
 
     #[test]
@@ -423,25 +466,54 @@ mod tests {
         }
         // Pause then a move-and-click.
         for i in 0..10 {
-            seg.push(mv(3000.0 + f64::from(i) * 16.0, 50.0, f64::from(i) * 4.0), &mut emit);
+            seg.push(
+                mv(3000.0 + f64::from(i) * 16.0, 50.0, f64::from(i) * 4.0),
+                &mut emit,
+            );
         }
-        let d = |t, kind| PointerSample { t_ms: t, x: 50.0, y: 40.0, kind, button: Button::Left };
+        let d = |t, kind| PointerSample {
+            t_ms: t,
+            x: 50.0,
+            y: 40.0,
+            kind,
+            button: Button::Left,
+        };
         seg.push(d(3200.0, PointerKind::Down), &mut emit);
         seg.push(d(3290.0, PointerKind::Up), &mut emit);
         // Drag and drop.
         seg.push(d(3500.0, PointerKind::Down), &mut emit);
         for i in 0..8 {
-            seg.push(PointerSample { t_ms: 3520.0 + f64::from(i) * 16.0, x: 50.0 + f64::from(i) * 10.0, y: 40.0, kind: PointerKind::Drag, button: Button::None }, &mut emit);
+            seg.push(
+                PointerSample {
+                    t_ms: 3520.0 + f64::from(i) * 16.0,
+                    x: 50.0 + f64::from(i) * 10.0,
+                    y: 40.0,
+                    kind: PointerKind::Drag,
+                    button: Button::None,
+                },
+                &mut emit,
+            );
         }
         seg.push(d(3700.0, PointerKind::Up), &mut emit);
         seg.finish(&mut emit);
         let kinds: Vec<ActionType> = acts.iter().map(|a| a.kind).collect();
-        assert_eq!(kinds, vec![ActionType::Move, ActionType::PointClick, ActionType::DragDrop]);
+        assert_eq!(
+            kinds,
+            vec![
+                ActionType::Move,
+                ActionType::PointClick,
+                ActionType::DragDrop
+            ]
+        );
         let straight = acts[0].f[2];
         assert!((straight - 1.0).abs() < 1e-5);
         assert!((acts[1].f[18] - 90f32.ln_1p()).abs() < 1e-4);
         assert!(acts[0].f[18].is_nan());
-        assert!(acts.iter().all(|a| a.f.iter().enumerate().all(|(i, v)| i == 18 || v.is_finite())));
+        assert!(acts.iter().all(|a| {
+            a.f.iter()
+                .enumerate()
+                .all(|(i, v)| i == 18 || v.is_finite())
+        }));
     }
 
     #[test]

@@ -53,7 +53,13 @@ impl MousePopulation {
                 }
                 moments[t][f] = (m.mean as f32, (m.sd() as f32).max(1e-3));
                 let mut e: Vec<f32> = (1..BINS)
-                    .map(|k| if v.is_empty() { k as f32 } else { v[(k * (v.len() - 1)) / BINS] })
+                    .map(|k| {
+                        if v.is_empty() {
+                            k as f32
+                        } else {
+                            v[(k * (v.len() - 1)) / BINS]
+                        }
+                    })
                     .collect();
                 // Ties (discrete features) collapse bins: keep edges strictly
                 // increasing so every bin is reachable.
@@ -61,7 +67,12 @@ impl MousePopulation {
                 edges[t][f] = e;
             }
         }
-        let mut pop = Self { edges, prob: Vec::new(), type_prob: Vec::new(), moments };
+        let mut pop = Self {
+            edges,
+            prob: Vec::new(),
+            type_prob: Vec::new(),
+            moments,
+        };
         let mut counts = vec![vec![vec![1.0f32; BINS]; ACTION_FEATURES]; ACTION_TYPES];
         for a in actions {
             for f in 0..ACTION_FEATURES {
@@ -118,7 +129,10 @@ pub struct MouseConfig {
 
 impl Default for MouseConfig {
     fn default() -> Self {
-        Self { prior: 20.0, llr_cap: 1.0 }
+        Self {
+            prior: 20.0,
+            llr_cap: 1.0,
+        }
     }
 }
 
@@ -142,7 +156,10 @@ pub struct MouseScores {
 
 impl MouseProfile {
     /// Builds a profile from enrollment actions under a population model.
-    pub fn enroll<'a>(pop: &MousePopulation, actions: impl Iterator<Item = &'a MouseAction>) -> Self {
+    pub fn enroll<'a>(
+        pop: &MousePopulation,
+        actions: impl Iterator<Item = &'a MouseAction>,
+    ) -> Self {
         let mut counts = vec![vec![vec![0u16; BINS]; ACTION_FEATURES]; ACTION_TYPES];
         let mut type_counts = vec![0u32; ACTION_TYPES];
         let mut mom = vec![vec![Moments::default(); ACTION_FEATURES]; ACTION_TYPES];
@@ -167,13 +184,22 @@ impl MouseProfile {
                         let (_, psd) = pop.moments[t][f];
                         let n = m.n as f32;
                         let var = (n * m.var() as f32 + 5.0 * psd * psd) / (n + 5.0);
-                        let mean = if m.n > 0.0 { m.mean as f32 } else { pop.moments[t][f].0 };
+                        let mean = if m.n > 0.0 {
+                            m.mean as f32
+                        } else {
+                            pop.moments[t][f].0
+                        };
                         (mean, var.sqrt().max(1e-3))
                     })
                     .collect()
             })
             .collect();
-        Self { version: 1, counts, type_counts, moments }
+        Self {
+            version: 1,
+            counts,
+            type_counts,
+            moments,
+        }
     }
 
     /// Total enrolled actions.
@@ -182,11 +208,23 @@ impl MouseProfile {
     }
 
     /// Scores a window of actions.
-    pub fn score(&self, pop: &MousePopulation, cfg: &MouseConfig, actions: &[MouseAction]) -> MouseScores {
+    pub fn score(
+        &self,
+        pop: &MousePopulation,
+        cfg: &MouseConfig,
+        actions: &[MouseAction],
+    ) -> MouseScores {
         let mut per_feature = [0f64; ACTION_FEATURES];
         let (mut nb, mut man, mut gau) = (0f64, 0f64, 0f64);
         let mut per_action: Vec<f64> = Vec::with_capacity(actions.len());
         let total: f32 = self.type_counts.iter().sum::<u32>() as f32;
+        // Per-(type, feature) totals once per call, not once per action.
+        let mut totals = [[0f32; ACTION_FEATURES]; ACTION_TYPES];
+        for (t, row) in totals.iter_mut().enumerate() {
+            for (f, v) in row.iter_mut().enumerate() {
+                *v = self.counts[t][f].iter().map(|&c| f32::from(c)).sum();
+            }
+        }
         for a in actions {
             let t = a.kind as usize;
             let nt: f32 = self.type_counts[t] as f32;
@@ -195,9 +233,11 @@ impl MouseProfile {
             let mut llr = f64::from((pt / pop.type_prob[t]).ln());
             let (mut m_sum, mut g_sum, mut k) = (0f32, 0f32, 0f32);
             for f in 0..ACTION_FEATURES {
-                let Some(b) = pop.bin(t, f, a.f[f]) else { continue };
+                let Some(b) = pop.bin(t, f, a.f[f]) else {
+                    continue;
+                };
                 let pp = pop.prob[t][f][b];
-                let nf: f32 = self.counts[t][f].iter().map(|&c| f32::from(c)).sum();
+                let nf = totals[t][f];
                 let pu = (f32::from(self.counts[t][f][b]) + cfg.prior * pp) / (nf + cfg.prior);
                 let l = (pu / pp).ln().clamp(-cfg.llr_cap, cfg.llr_cap);
                 llr += f64::from(l);
@@ -228,7 +268,14 @@ impl MouseProfile {
         let cut = per_action.len() / 10;
         let kept = &per_action[cut..per_action.len() - cut];
         let nb_trimmed = kept.iter().sum::<f64>() / kept.len().max(1) as f64;
-        MouseScores { nb: nb / n, nb_trimmed, manhattan: man / n, gaussian: gau / n, actions: actions.len(), top }
+        MouseScores {
+            nb: nb / n,
+            nb_trimmed,
+            manhattan: man / n,
+            gaussian: gau / n,
+            actions: actions.len(),
+            top,
+        }
     }
 
     /// Versioned compact encoding (postcard).
@@ -241,15 +288,23 @@ impl MouseProfile {
         use crate::profile::CodecError;
         let p: Self = postcard::from_bytes(b).map_err(|e| CodecError::Malformed(e.to_string()))?;
         if p.version != 1 {
-            return Err(CodecError::Version { found: p.version, supported: 1 });
+            return Err(CodecError::Version {
+                found: p.version,
+                supported: 1,
+            });
         }
         let shape_ok = p.counts.len() == ACTION_TYPES
-            && p.counts.iter().all(|t| t.len() == ACTION_FEATURES && t.iter().all(|f| f.len() == BINS))
+            && p.counts
+                .iter()
+                .all(|t| t.len() == ACTION_FEATURES && t.iter().all(|f| f.len() == BINS))
             && p.type_counts.len() == ACTION_TYPES
             && p.moments.len() == ACTION_TYPES
             && p.moments.iter().all(|t| t.len() == ACTION_FEATURES);
         if !shape_ok {
-            return Err(CodecError::Invalid { field: "counts", why: "wrong table shape" });
+            return Err(CodecError::Invalid {
+                field: "counts",
+                why: "wrong table shape",
+            });
         }
         Ok(p)
     }

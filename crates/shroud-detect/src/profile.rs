@@ -58,7 +58,9 @@ struct WireKeyProfile {
 pub struct KeyProfileCodec;
 
 fn q16(x: f32, scale: f32) -> i16 {
-    (x * scale).round().clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16
+    (x * scale)
+        .round()
+        .clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16
 }
 
 impl KeyProfileCodec {
@@ -80,7 +82,12 @@ impl KeyProfileCodec {
                 }
             })
             .collect();
-        let w = WireKeyProfile { version: KEY_PROFILE_VERSION, windows: p.windows, keystrokes: p.keystrokes, slots };
+        let w = WireKeyProfile {
+            version: KEY_PROFILE_VERSION,
+            windows: p.windows,
+            keystrokes: p.keystrokes,
+            slots,
+        };
         postcard::to_stdvec(&w).unwrap_or_default()
     }
 
@@ -88,18 +95,29 @@ impl KeyProfileCodec {
     pub fn decode(bytes: &[u8]) -> Result<KeyProfile, CodecError> {
         // The version is the first field: read it alone first so a newer
         // layout is reported as a version error, not as garbage.
-        let (version, _) = postcard::take_from_bytes::<u16>(bytes).map_err(|e| CodecError::Malformed(e.to_string()))?;
+        let (version, _) = postcard::take_from_bytes::<u16>(bytes)
+            .map_err(|e| CodecError::Malformed(e.to_string()))?;
         if version != KEY_PROFILE_VERSION {
-            return Err(CodecError::Version { found: version, supported: KEY_PROFILE_VERSION });
+            return Err(CodecError::Version {
+                found: version,
+                supported: KEY_PROFILE_VERSION,
+            });
         }
-        let w: WireKeyProfile = postcard::from_bytes(bytes).map_err(|e| CodecError::Malformed(e.to_string()))?;
+        let w: WireKeyProfile =
+            postcard::from_bytes(bytes).map_err(|e| CodecError::Malformed(e.to_string()))?;
         let mut slot = 0u32;
         let mut out = Vec::with_capacity(w.slots.len());
         for (i, s) in w.slots.iter().enumerate() {
             if i > 0 && s.delta == 0 {
-                return Err(CodecError::Invalid { field: "slots", why: "slot ids not strictly increasing" });
+                return Err(CodecError::Invalid {
+                    field: "slots",
+                    why: "slot ids not strictly increasing",
+                });
             }
-            slot = slot.checked_add(s.delta).ok_or(CodecError::Invalid { field: "slots", why: "slot id overflow" })?;
+            slot = slot.checked_add(s.delta).ok_or(CodecError::Invalid {
+                field: "slots",
+                why: "slot id overflow",
+            })?;
             let mean = f32::from(s.mean) / 1000.0;
             let sd = f32::from(s.sd) / 2000.0;
             out.push(ProfileSlot {
@@ -110,6 +128,10 @@ impl KeyProfileCodec {
                 anchor: mean + f32::from(s.anchor_off) / 1000.0,
             });
         }
-        Ok(KeyProfile { slots: out, windows: w.windows, keystrokes: w.keystrokes })
+        Ok(KeyProfile {
+            slots: out,
+            windows: w.windows,
+            keystrokes: w.keystrokes,
+        })
     }
 }

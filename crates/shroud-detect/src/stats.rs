@@ -69,7 +69,10 @@ pub struct Ewma {
 impl Ewma {
     /// Starts at a mean and a variance.
     pub fn new(mean: f64, var: f64) -> Self {
-        Self { mean, var: var.max(0.0) }
+        Self {
+            mean,
+            var: var.max(0.0),
+        }
     }
 
     /// Updates with `x` at weight `alpha` in `[0, 1]`; `x` is first clipped to
@@ -97,7 +100,11 @@ pub fn median(xs: &[f64]) -> Option<f64> {
     let mut v = xs.to_vec();
     v.sort_by(f64::total_cmp);
     let m = v.len() / 2;
-    Some(if v.len() % 2 == 1 { v[m] } else { 0.5 * (v[m - 1] + v[m]) })
+    Some(if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        0.5 * (v[m - 1] + v[m])
+    })
 }
 
 /// Median absolute deviation scaled to a normal standard deviation (×1.4826).
@@ -324,7 +331,11 @@ mod tests {
             y.push(a + 0.2 * b > 0.0);
         }
         let m = Logistic::fit(&x, &y, 1e-4, 300).unwrap();
-        let correct = x.iter().zip(&y).filter(|(r, l)| (m.logit(r) > 0.0) == **l).count();
+        let correct = x
+            .iter()
+            .zip(&y)
+            .filter(|(r, l)| (m.logit(r) > 0.0) == **l)
+            .count();
         assert!(correct >= 190, "{correct}");
     }
 

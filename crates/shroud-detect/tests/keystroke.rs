@@ -13,7 +13,9 @@ use shroud_detect::keyverify::{KeyModel, KeyUser, UpdateOutcome};
 
 fn model() -> KeyModel {
     // Background: 30 typists that are never the ones verified below.
-    let wins: Vec<Vec<KeyWindow>> = (0..30).map(|i| Typist::new(1000 + i).windows(77 + i, 8, 50)).collect();
+    let wins: Vec<Vec<KeyWindow>> = (0..30)
+        .map(|i| Typist::new(1000 + i).windows(77 + i, 8, 50))
+        .collect();
     let refs: Vec<Vec<&KeyWindow>> = wins.iter().map(|w| w.iter().collect()).collect();
     KeyModel::train(&refs, 4).unwrap()
 }
@@ -31,8 +33,16 @@ fn own_fresh_samples_score_low_others_high() {
     let m = model();
     let (a, b) = (Typist::new(1), Typist::new(2));
     let u = enrolled(&m, &a, 10);
-    let own: Vec<f64> = a.windows(11, 20, 50).iter().map(|w| m.score(&u, w).anomaly).collect();
-    let other: Vec<f64> = b.windows(12, 20, 50).iter().map(|w| m.score(&u, w).anomaly).collect();
+    let own: Vec<f64> = a
+        .windows(11, 20, 50)
+        .iter()
+        .map(|w| m.score(&u, w).anomaly)
+        .collect();
+    let other: Vec<f64> = b
+        .windows(12, 20, 50)
+        .iter()
+        .map(|w| m.score(&u, w).anomaly)
+        .collect();
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     assert!(mean(&own) < 0.3, "own {own:?}");
     assert!(mean(&other) > 0.7, "other {other:?}");
@@ -50,7 +60,10 @@ fn no_verdict_before_enrollment_and_tiny_windows_are_refused() {
         m.enroll(&mut u, w);
     }
     let s = m.score(&u, &ws[0]);
-    assert_eq!(s.state, EnrollmentState::NeedsEnrollment { have: 3, need: 5 });
+    assert_eq!(
+        s.state,
+        EnrollmentState::NeedsEnrollment { have: 3, need: 5 }
+    );
     assert_eq!((s.anomaly, s.confidence), (0.0, 0.0));
     let tiny = a.windows(6, 1, 5);
     assert!(!m.enroll(&mut u, &tiny[0]));
@@ -79,7 +92,11 @@ fn impostor_cannot_walk_the_baseline_by_slow_drift() {
     let m = model();
     let (a, b) = (Typist::new(7), Typist::new(8));
     let mut u = enrolled(&m, &a, 30);
-    let before: Vec<f64> = b.windows(31, 20, 50).iter().map(|w| m.score(&u, w).anomaly).collect();
+    let before: Vec<f64> = b
+        .windows(31, 20, 50)
+        .iter()
+        .map(|w| m.score(&u, w).anomaly)
+        .collect();
     let mut applied = 0;
     // 120 days, 20 windows a day, each day a little closer to the impostor.
     for day in 0..120u32 {
@@ -94,9 +111,18 @@ fn impostor_cannot_walk_the_baseline_by_slow_drift() {
     }
     assert!(applied > 0, "genuine-looking windows must still adapt");
     assert!(applied <= 120 * m.adapt.max_updates_per_day as usize);
-    let after: Vec<f64> = b.windows(32, 20, 50).iter().map(|w| m.score(&u, w).anomaly).collect();
+    let after: Vec<f64> = b
+        .windows(32, 20, 50)
+        .iter()
+        .map(|w| m.score(&u, w).anomaly)
+        .collect();
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    assert!(mean(&after) > 0.7, "impostor walked the baseline: before {} after {}", mean(&before), mean(&after));
+    assert!(
+        mean(&after) > 0.7,
+        "impostor walked the baseline: before {} after {}",
+        mean(&before),
+        mean(&after)
+    );
     // Every slot stays within the bounded distance of its enrollment anchor.
     for s in &u.profile.slots {
         if let Some(p) = m.population.get(s.slot) {
@@ -104,7 +130,11 @@ fn impostor_cannot_walk_the_baseline_by_slow_drift() {
         }
     }
     // The genuine user is still recognised.
-    let own: Vec<f64> = a.windows(33, 20, 50).iter().map(|w| m.score(&u, w).anomaly).collect();
+    let own: Vec<f64> = a
+        .windows(33, 20, 50)
+        .iter()
+        .map(|w| m.score(&u, w).anomaly)
+        .collect();
     assert!(mean(&own) < 0.5, "{own:?}");
 }
 
@@ -120,7 +150,10 @@ fn genuine_adaptation_follows_small_change() {
             outcomes.push(m.update(&mut u, &w, &s, day));
         }
     }
-    let applied = outcomes.iter().filter(|o| **o == UpdateOutcome::Applied).count();
+    let applied = outcomes
+        .iter()
+        .filter(|o| **o == UpdateOutcome::Applied)
+        .count();
     assert!(applied >= 20, "{outcomes:?}");
     assert!(outcomes.contains(&UpdateOutcome::BudgetExhausted));
 }

@@ -2,7 +2,7 @@
 //! timing habits, generated deterministically (no shared data in tests).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use shroud_detect::keystroke::{KeyExtractor, KeyId, KeyWindow, Keystroke, ExtractCounts};
+use shroud_detect::keystroke::{ExtractCounts, KeyExtractor, KeyId, KeyWindow, Keystroke};
 use shroud_detect::mouse::{Button, MouseAction, PointerKind, PointerSample, Segmenter};
 use shroud_telemetry::Zone;
 
@@ -42,15 +42,27 @@ impl Typist {
     pub fn new(seed: u64) -> Self {
         let mut r = Rng(seed);
         let speed = r.normal() * 0.25;
-        let hold = (0..ZONES).map(|_| (100f64).ln() + 0.2 * r.normal()).collect();
-        let dd = (0..ZONES * ZONES).map(|_| (200f64).ln() + speed + 0.25 * r.normal()).collect();
-        Self { hold, dd, noise: 0.12 }
+        let hold = (0..ZONES)
+            .map(|_| (100f64).ln() + 0.2 * r.normal())
+            .collect();
+        let dd = (0..ZONES * ZONES)
+            .map(|_| (200f64).ln() + speed + 0.25 * r.normal())
+            .collect();
+        Self {
+            hold,
+            dd,
+            noise: 0.12,
+        }
     }
 
     /// A typist `mix` of the way from `self` to `other` (log-linear).
     pub fn blend(&self, other: &Typist, mix: f64) -> Typist {
         let l = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x + mix * (y - x)).collect();
-        Typist { hold: l(&self.hold, &other.hold), dd: l(&self.dd, &other.dd), noise: self.noise }
+        Typist {
+            hold: l(&self.hold, &other.hold),
+            dd: l(&self.dd, &other.dd),
+            noise: self.noise,
+        }
     }
 
     /// One window of `n` keystrokes over the 13 finger/space zones.
@@ -64,7 +76,11 @@ impl Typist {
                 t += (self.dd[p * ZONES + z] + self.noise * r.normal()).exp();
             }
             let h = (self.hold[z] + self.noise * r.normal()).exp();
-            out.push(Keystroke { press_ms: t, release_ms: Some(t + h), key: KeyId::Zone(Zone::ALL[z]) });
+            out.push(Keystroke {
+                press_ms: t,
+                release_ms: Some(t + h),
+                key: KeyId::Zone(Zone::ALL[z]),
+            });
             prev = Some(z);
         }
         out
@@ -73,7 +89,9 @@ impl Typist {
     pub fn windows(&self, seed: u64, count: usize, n: usize) -> Vec<KeyWindow> {
         let mut r = Rng(seed);
         let mut ex = KeyExtractor::default();
-        (0..count).map(|_| ex.extract(&self.window(&mut r, n), &mut ExtractCounts::default())).collect()
+        (0..count)
+            .map(|_| ex.extract(&self.window(&mut r, n), &mut ExtractCounts::default()))
+            .collect()
     }
 }
 
@@ -87,7 +105,11 @@ pub struct MouseUser {
 impl MouseUser {
     pub fn new(seed: u64) -> Self {
         let mut r = Rng(seed);
-        Self { speed: 0.5 + r.unif() * 1.5, curve: r.unif() * 0.6, hold: 60.0 + r.unif() * 120.0 }
+        Self {
+            speed: 0.5 + r.unif() * 1.5,
+            curve: r.unif() * 0.6,
+            hold: 60.0 + r.unif() * 120.0,
+        }
     }
 
     /// Raw samples of `n` point-and-click actions.
@@ -106,12 +128,30 @@ impl MouseUser {
                 x = sx + (tx - sx) * f + bow + r.normal();
                 y = sy + (ty - sy) * f - bow + r.normal();
                 t += 16.0 / self.speed * (1.0 + 0.1 * r.normal().abs());
-                out.push(PointerSample { t_ms: t, x, y, kind: PointerKind::Move, button: Button::None });
+                out.push(PointerSample {
+                    t_ms: t,
+                    x,
+                    y,
+                    kind: PointerKind::Move,
+                    button: Button::None,
+                });
             }
             t += 50.0;
-            out.push(PointerSample { t_ms: t, x, y, kind: PointerKind::Down, button: Button::Left });
+            out.push(PointerSample {
+                t_ms: t,
+                x,
+                y,
+                kind: PointerKind::Down,
+                button: Button::Left,
+            });
             t += self.hold * (1.0 + 0.1 * r.normal());
-            out.push(PointerSample { t_ms: t, x, y, kind: PointerKind::Up, button: Button::Left });
+            out.push(PointerSample {
+                t_ms: t,
+                x,
+                y,
+                kind: PointerKind::Up,
+                button: Button::Left,
+            });
             t += 2000.0;
         }
         out

@@ -71,8 +71,9 @@ pub struct KeystrokeArgs {
     /// Impostor participants per evaluated participant (one sentence each).
     #[arg(long, default_value_t = 100)]
     impostors: usize,
-    /// Size of the T-norm cohort (profiles of other-fold users).
-    #[arg(long, default_value_t = 50)]
+    /// Size of the T-norm cohort (profiles of other-fold users); the cost of
+    /// the evaluation grows linearly with it.
+    #[arg(long, default_value_t = 20)]
     cohort: usize,
     /// Print one JSON object instead of the table.
     #[arg(long)]
@@ -130,7 +131,11 @@ struct Participant {
 }
 
 /// Parses one participant file into sentences of keystrokes.
-fn load_participant(path: &Path, mode: KeyMode, q: &mut Quirks) -> anyhow::Result<(u64, Vec<Vec<Keystroke>>)> {
+fn load_participant(
+    path: &Path,
+    mode: KeyMode,
+    q: &mut Quirks,
+) -> anyhow::Result<(u64, Vec<Vec<Keystroke>>)> {
     let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut rd = BufReader::new(f);
     let mut raw = Vec::new();
@@ -154,7 +159,10 @@ fn load_participant(path: &Path, mode: KeyMode, q: &mut Quirks) -> anyhow::Resul
         if header {
             header = false;
             if !line.starts_with("PARTICIPANT_ID") {
-                bail!("{}: line 1 is not the expected header (PARTICIPANT_ID ...)", path.display());
+                bail!(
+                    "{}: line 1 is not the expected header (PARTICIPANT_ID ...)",
+                    path.display()
+                );
             }
             continue;
         }
@@ -207,19 +215,26 @@ fn load_participant(path: &Path, mode: KeyMode, q: &mut Quirks) -> anyhow::Resul
             KeyMode::Zones => KeyId::Zone(zone_of_js_keycode(code)),
             KeyMode::Full => KeyId::Code(code),
         };
-        let e = sections.entry(sec).or_insert_with(|| (press, Vec::new(), Default::default()));
+        let e = sections
+            .entry(sec)
+            .or_insert_with(|| (press, Vec::new(), Default::default()));
         if !e.2.insert((press as i64, code)) {
             q.repeated_rows += 1;
             continue;
         }
         e.0 = e.0.min(press);
-        e.1.push(Keystroke { press_ms: press, release_ms: release, key });
+        e.1.push(Keystroke {
+            press_ms: press,
+            release_ms: release,
+            key,
+        });
     }
     let id = match pid {
         Some(p) => p,
         None => bail!("{}: no data rows", path.display()),
     };
-    let mut secs: Vec<(f64, Vec<Keystroke>)> = sections.into_values().map(|(t, k, _)| (t, k)).collect();
+    let mut secs: Vec<(f64, Vec<Keystroke>)> =
+        sections.into_values().map(|(t, k, _)| (t, k)).collect();
     secs.sort_by(|a, b| a.0.total_cmp(&b.0));
     q.files += 1;
     q.sentences += secs.len() as u64;
@@ -273,7 +288,11 @@ struct UserScores {
 
 fn base_scores(c: &Comparison, lr: &Logistic, buf: &mut Vec<f64>) -> [f64; 3] {
     c.features_into(buf);
-    [f64::from(c.plda()), -lr.logit(buf), f64::from(c.scaled_manhattan())]
+    [
+        f64::from(c.plda()),
+        -lr.logit(buf),
+        f64::from(c.scaled_manhattan()),
+    ]
 }
 
 fn run_keystroke(a: KeystrokeArgs) -> anyhow::Result<ExitCode> {
@@ -283,7 +302,11 @@ fn run_keystroke(a: KeystrokeArgs) -> anyhow::Result<ExitCode> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&a.data)
         .with_context(|| format!("--data {}: cannot list directory", a.data.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with("_keystrokes.txt")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with("_keystrokes.txt"))
+        })
         .collect();
     if files.is_empty() {
         bail!("--data {}: no *_keystrokes.txt files", a.data.display());
@@ -307,7 +330,11 @@ fn run_keystroke(a: KeystrokeArgs) -> anyhow::Result<ExitCode> {
             let (id, sents) = load_participant(path, a.keys, &mut q)?;
             let mut ex = KeyExtractor::default();
             let mut counts = ExtractCounts::default();
-            let windows = sents.iter().filter(|s| s.len() >= 2).map(|s| ex.extract(s, &mut counts)).collect();
+            let windows = sents
+                .iter()
+                .filter(|s| s.len() >= 2)
+                .map(|s| ex.extract(s, &mut counts))
+                .collect();
             bar.inc(1);
             Ok((Participant { id, windows }, q, counts))
         })
@@ -327,7 +354,10 @@ fn run_keystroke(a: KeystrokeArgs) -> anyhow::Result<ExitCode> {
     parts.sort_by_key(|p| p.id);
     let n = parts.len();
     if n < 4 {
-        bail!("--data {}: only {n} usable participants (need at least 4)", a.data.display());
+        bail!(
+            "--data {}: only {n} usable participants (need at least 4)",
+            a.data.display()
+        );
     }
     let impostors = a.impostors.min(n / 2 - 1);
     let cfg = ModelConfig::default();
@@ -339,7 +369,10 @@ fn run_keystroke(a: KeystrokeArgs) -> anyhow::Result<ExitCode> {
     let pops: Vec<KeyPopulation> = folds
         .iter()
         .map(|f| {
-            let users: Vec<Vec<&KeyWindow>> = f.iter().map(|&i| parts[i].windows.iter().collect()).collect();
+            let users: Vec<Vec<&KeyWindow>> = f
+                .iter()
+                .map(|&i| parts[i].windows.iter().collect())
+                .collect();
             KeyPopulation::build(&users, 3)
         })
         .collect();
@@ -358,14 +391,17 @@ fn run_keystroke(a: KeystrokeArgs) -> anyhow::Result<ExitCode> {
             let cohort: Vec<KeyProfile> = train
                 .iter()
                 .take(a.cohort)
-                .map(|&i| KeyProfile::enroll(&parts[i].windows.iter().take(e).collect::<Vec<_>>(), &cfg))
+                .map(|&i| {
+                    KeyProfile::enroll(&parts[i].windows.iter().take(e).collect::<Vec<_>>(), &cfg)
+                })
                 .collect();
             let scores: Vec<(UserScores, usize)> = test
                 .par_iter()
                 .enumerate()
                 .map(|(ti, &ui)| {
                     let u = &parts[ui];
-                    let prof = KeyProfile::enroll(&u.windows.iter().take(e).collect::<Vec<_>>(), &cfg);
+                    let prof =
+                        KeyProfile::enroll(&u.windows.iter().take(e).collect::<Vec<_>>(), &cfg);
                     let size = shroud_detect::profile::KeyProfileCodec::encode(&prof).len();
                     let mut buf = Vec::new();
                     let mut score = |w: &KeyWindow| -> [f64; 6] {
@@ -471,7 +507,10 @@ fn run_keystroke(a: KeystrokeArgs) -> anyhow::Result<ExitCode> {
         profile_bytes_max: sizes.iter().copied().max().unwrap_or(0),
     };
     if let Some(p) = &a.plot {
-        let svg = det_svg("Keystroke DET (zones: per-participant z-normalized scores)", &plot_sets);
+        let svg = det_svg(
+            "Keystroke DET (zones: per-participant z-normalized scores)",
+            &plot_sets,
+        );
         std::fs::write(p, svg).with_context(|| format!("--plot {}: cannot write", p.display()))?;
     }
     if a.json {
@@ -482,7 +521,13 @@ fn run_keystroke(a: KeystrokeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn train_fusion(parts: &[Participant], train: &[usize], pop: &KeyPopulation, e: usize, cfg: &ModelConfig) -> anyhow::Result<Logistic> {
+fn train_fusion(
+    parts: &[Participant],
+    train: &[usize],
+    pop: &KeyPopulation,
+    e: usize,
+    cfg: &ModelConfig,
+) -> anyhow::Result<Logistic> {
     // Same-user pairs: each train user's profile vs their own later sentences;
     // different-user pairs: vs 15 sentences of other train users.
     let rows: Vec<(Vec<Vec<f64>>, Vec<bool>)> = train
@@ -532,7 +577,10 @@ fn print_keystroke_table(r: &KeystrokeReport) {
         r.participants, r.keys, r.impostors, r.cohort
     );
     println!("protocol: {}", r.protocol);
-    println!("{:<32} {:>3} {:>10} {:>9}", "detector", "E", "mean EER", "std");
+    println!(
+        "{:<32} {:>3} {:>10} {:>9}",
+        "detector", "E", "mean EER", "std"
+    );
     for row in &r.results {
         println!(
             "{:<32} {:>3} {:>9.2}% {:>8.2}%",
@@ -545,15 +593,28 @@ fn print_keystroke_table(r: &KeystrokeReport) {
     let q = &r.quirks;
     println!(
         "data quirks: {} files, {} rows, {} malformed, {} with non-UTF-8 text (kept), {} repeated (dropped), {} missing release, {} release before press, {} odd key codes, {} sentences, {} participants skipped (too few sentences)",
-        q.files, q.rows, q.malformed_rows, q.non_utf8_rows, q.repeated_rows, q.missing_release, q.release_before_press, q.odd_keycodes, q.sentences, q.participants_skipped
+        q.files,
+        q.rows,
+        q.malformed_rows,
+        q.non_utf8_rows,
+        q.repeated_rows,
+        q.missing_release,
+        q.release_before_press,
+        q.odd_keycodes,
+        q.sentences,
+        q.participants_skipped
     );
-    println!("profile size (postcard, bytes): mean {:.0}, max {}", r.profile_bytes_mean, r.profile_bytes_max);
+    println!(
+        "profile size (postcard, bytes): mean {:.0}, max {}",
+        r.profile_bytes_mean, r.profile_bytes_max
+    );
 }
 
 /// A progress bar on stderr (hidden when stderr is not a terminal).
 pub fn progress(len: u64, msg: &'static str) -> ProgressBar {
     let b = ProgressBar::new(len);
-    if let Ok(s) = ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} {elapsed_precise}") {
+    if let Ok(s) = ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} {elapsed_precise}")
+    {
         b.set_style(s.progress_chars("=> "));
     }
     b.set_message(msg);
@@ -567,7 +628,10 @@ pub fn det_svg(title: &str, sets: &[(String, Vec<f64>, Vec<f64>)]) -> String {
     // Probit-free axes: sqrt scale spreads the interesting low-error corner.
     let ax = |v: f64| m + (w - 2.0 * m) * v.clamp(0.0, 1.0).sqrt();
     let ay = |v: f64| h - m - (h - 2.0 * m) * v.clamp(0.0, 1.0).sqrt();
-    let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#17becf"];
+    let colors = [
+        "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f",
+        "#17becf",
+    ];
     let mut s = String::new();
     let _ = write!(
         s,
@@ -609,7 +673,9 @@ pub fn det_svg(title: &str, sets: &[(String, Vec<f64>, Vec<f64>)]) -> String {
         h / 2.0
     );
     for (i, (name, g, im)) in sets.iter().enumerate() {
-        let Some(pts) = det_points(g, im) else { continue };
+        let Some(pts) = det_points(g, im) else {
+            continue;
+        };
         let c = colors[i % colors.len()];
         let step = (pts.len() / 2000).max(1);
         let poly: Vec<String> = pts
@@ -635,5 +701,7 @@ pub fn det_svg(title: &str, sets: &[(String, Vec<f64>, Vec<f64>)]) -> String {
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

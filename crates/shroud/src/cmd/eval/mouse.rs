@@ -25,7 +25,9 @@ use anyhow::{Context, bail};
 use clap::Args;
 use rayon::prelude::*;
 use serde::Serialize;
-use shroud_detect::mouse::{Button, MouseAction, PointerKind, PointerSample, SegmentCounts, Segmenter};
+use shroud_detect::mouse::{
+    Button, MouseAction, PointerKind, PointerSample, SegmentCounts, Segmenter,
+};
 use shroud_detect::mousemodel::{MouseConfig, MousePopulation, MouseProfile};
 use shroud_detect::stats::{auc, eer};
 
@@ -93,8 +95,16 @@ fn load_session(path: &Path, q: &mut MouseQuirks) -> anyhow::Result<Vec<MouseAct
         }
         q.rows += 1;
         let mut it = line.split(',');
-        let (_rec, t, button, state, x, y) = (it.next(), it.next(), it.next(), it.next(), it.next(), it.next());
-        let (Some(t), Some(button), Some(state), Some(x), Some(y)) = (t, button, state, x, y) else {
+        let (_rec, t, button, state, x, y) = (
+            it.next(),
+            it.next(),
+            it.next(),
+            it.next(),
+            it.next(),
+            it.next(),
+        );
+        let (Some(t), Some(button), Some(state), Some(x), Some(y)) = (t, button, state, x, y)
+        else {
             q.malformed_rows += 1;
             continue;
         };
@@ -120,10 +130,25 @@ fn load_session(path: &Path, q: &mut MouseQuirks) -> anyhow::Result<Vec<MouseAct
             "NoButton" | "Scroll" => Button::None,
             _ => Button::Other,
         };
-        seg.push(PointerSample { t_ms: t * 1000.0, x, y, kind, button }, &mut emit);
+        seg.push(
+            PointerSample {
+                t_ms: t * 1000.0,
+                x,
+                y,
+                kind,
+                button,
+            },
+            &mut emit,
+        );
     }
     seg.finish(&mut emit);
-    let SegmentCounts { bad_samples, wheel, actions, too_short, .. } = seg.counts;
+    let SegmentCounts {
+        bad_samples,
+        wheel,
+        actions,
+        too_short,
+        ..
+    } = seg.counts;
     q.bad_samples += bad_samples;
     q.wheel_events += wheel;
     q.actions += actions;
@@ -134,15 +159,23 @@ fn load_session(path: &Path, q: &mut MouseQuirks) -> anyhow::Result<Vec<MouseAct
 
 fn load_dir(dir: &Path, q: &mut MouseQuirks) -> anyhow::Result<Vec<(String, Vec<Session>)>> {
     let mut users: Vec<(String, Vec<PathBuf>)> = Vec::new();
-    for e in std::fs::read_dir(dir).with_context(|| format!("{}: cannot list directory", dir.display()))? {
+    for e in std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot list directory", dir.display()))?
+    {
         let p = e?.path();
-        let Some(name) = p.file_name().and_then(|n| n.to_str()).map(str::to_owned) else { continue };
+        let Some(name) = p.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+            continue;
+        };
         if !p.is_dir() || !name.starts_with("user") {
             continue;
         }
         let mut files: Vec<PathBuf> = std::fs::read_dir(&p)?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|f| f.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("session_")))
+            .filter(|f| {
+                f.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("session_"))
+            })
             .collect();
         files.sort();
         users.push((name, files));
@@ -157,8 +190,15 @@ fn load_dir(dir: &Path, q: &mut MouseQuirks) -> anyhow::Result<Vec<(String, Vec<
             let mut sessions = Vec::new();
             for f in files {
                 let actions = load_session(f, &mut q)?;
-                let sname = f.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
-                sessions.push(Session { name: sname, actions });
+                let sname = f
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                sessions.push(Session {
+                    name: sname,
+                    actions,
+                });
                 bar.inc(1);
             }
             Ok((name.clone(), sessions, q))
@@ -180,7 +220,12 @@ fn load_dir(dir: &Path, q: &mut MouseQuirks) -> anyhow::Result<Vec<(String, Vec<
     Ok(out)
 }
 
-const DETECTORS: [&str; 4] = ["nb-llr (population-normalized)", "nb-llr, trimmed mean", "scaled-manhattan", "gaussian (one-class)"];
+const DETECTORS: [&str; 4] = [
+    "nb-llr (population-normalized)",
+    "nb-llr, trimmed mean",
+    "scaled-manhattan",
+    "gaussian (one-class)",
+];
 
 #[derive(Debug, Serialize)]
 struct DetectorResult {
@@ -211,15 +256,30 @@ struct MouseReport {
     quirks: MouseQuirks,
 }
 
-fn scores3(p: &MouseProfile, pop: &MousePopulation, cfg: &MouseConfig, a: &[MouseAction]) -> [f64; 4] {
+fn scores3(
+    p: &MouseProfile,
+    pop: &MousePopulation,
+    cfg: &MouseConfig,
+    a: &[MouseAction],
+) -> [f64; 4] {
     let s = p.score(pop, cfg, a);
     [s.nb, s.nb_trimmed, s.manhattan, s.gaussian]
 }
 
 /// Scores of one session: the whole session and its windows.
-fn session_scores(p: &MouseProfile, pop: &MousePopulation, cfg: &MouseConfig, a: &[MouseAction], window: usize) -> ([f64; 4], Vec<[f64; 4]>) {
+fn session_scores(
+    p: &MouseProfile,
+    pop: &MousePopulation,
+    cfg: &MouseConfig,
+    a: &[MouseAction],
+    window: usize,
+) -> ([f64; 4], Vec<[f64; 4]>) {
     let whole = scores3(p, pop, cfg, a);
-    let wins = a.chunks(window.max(1)).filter(|c| c.len() == window.max(1)).map(|c| scores3(p, pop, cfg, c)).collect();
+    let wins = a
+        .chunks(window.max(1))
+        .filter(|c| c.len() == window.max(1))
+        .map(|c| scores3(p, pop, cfg, c))
+        .collect();
     (whole, wins)
 }
 
@@ -228,9 +288,16 @@ pub fn run_mouse(a: MouseArgs) -> anyhow::Result<ExitCode> {
     let mut q = MouseQuirks::default();
     let train = load_dir(&a.train, &mut q)?;
     if train.len() < 3 {
-        bail!("--train {}: need at least 3 user folders, found {}", a.train.display(), train.len());
+        bail!(
+            "--train {}: need at least 3 user folders, found {}",
+            a.train.display(),
+            train.len()
+        );
     }
-    let cfg = MouseConfig { prior: a.prior, llr_cap: a.llr_cap };
+    let cfg = MouseConfig {
+        prior: a.prior,
+        llr_cap: a.llr_cap,
+    };
     let w = a.window.max(1);
     // (user index, genuine?, whole scores, window scores)
     let mut trials: Vec<(usize, bool, [f64; 4], Vec<[f64; 4]>)> = Vec::new();
@@ -245,34 +312,58 @@ pub fn run_mouse(a: MouseArgs) -> anyhow::Result<ExitCode> {
             let Some(ui) = train.iter().position(|u| &u.0 == tname) else {
                 bail!("--test {}: {tname} has no training folder", test.display());
             };
-            let pop = MousePopulation::build(train.iter().enumerate().filter(|(i, _)| *i != ui).flat_map(|(_, u)| u.1.iter().flat_map(|s| s.actions.iter())));
-            let prof = MouseProfile::enroll(&pop, train[ui].1.iter().flat_map(|s| s.actions.iter()));
+            let pop = MousePopulation::build(
+                train
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != ui)
+                    .flat_map(|(_, u)| u.1.iter().flat_map(|s| s.actions.iter())),
+            );
+            let prof =
+                MouseProfile::enroll(&pop, train[ui].1.iter().flat_map(|s| s.actions.iter()));
             profile_bytes_max = profile_bytes_max.max(prof.to_bytes().len());
             for s in tsessions {
-                let Some(&illegal) = lab.get(&s.name) else { continue };
+                let Some(&illegal) = lab.get(&s.name) else {
+                    continue;
+                };
                 let (whole, wins) = session_scores(&prof, &pop, &cfg, &s.actions, w);
                 trials.push((ti, !illegal, whole, wins));
             }
         }
         if trials.is_empty() {
-            bail!("--labels {}: no labelled session found under --test", labels.display());
+            bail!(
+                "--labels {}: no labelled session found under --test",
+                labels.display()
+            );
         }
     } else {
         protocol = "leave-one-session-out: for user U, session S, other user V: population from users other than U and V, profile from U's other sessions; S genuine, every session of V impostor".to_owned();
         let n = train.len();
-        let pairs: Vec<(usize, usize)> = (0..n).flat_map(|u| (0..n).filter(move |&v| v != u).map(move |v| (u, v))).collect();
+        let pairs: Vec<(usize, usize)> = (0..n)
+            .flat_map(|u| (0..n).filter(move |&v| v != u).map(move |v| (u, v)))
+            .collect();
         let bar = super::progress(pairs.len() as u64, "scoring");
         let res: Vec<(Vec<(usize, bool, [f64; 4], Vec<[f64; 4]>)>, usize)> = pairs
             .par_iter()
             .map(|&(u, v)| {
                 let pop = MousePopulation::build(
-                    train.iter().enumerate().filter(|(i, _)| *i != u && *i != v).flat_map(|(_, x)| x.1.iter().flat_map(|s| s.actions.iter())),
+                    train
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| *i != u && *i != v)
+                        .flat_map(|(_, x)| x.1.iter().flat_map(|s| s.actions.iter())),
                 );
                 let mut out = Vec::new();
                 let mut maxb = 0;
                 let us = &train[u].1;
                 for (si, s) in us.iter().enumerate() {
-                    let prof = MouseProfile::enroll(&pop, us.iter().enumerate().filter(|(j, _)| *j != si).flat_map(|(_, x)| x.actions.iter()));
+                    let prof = MouseProfile::enroll(
+                        &pop,
+                        us.iter()
+                            .enumerate()
+                            .filter(|(j, _)| *j != si)
+                            .flat_map(|(_, x)| x.actions.iter()),
+                    );
                     maxb = maxb.max(prof.to_bytes().len());
                     let (whole, wins) = session_scores(&prof, &pop, &cfg, &s.actions, w);
                     out.push((u, true, whole, wins));
@@ -296,14 +387,30 @@ pub fn run_mouse(a: MouseArgs) -> anyhow::Result<ExitCode> {
     for (d, name) in DETECTORS.iter().enumerate() {
         let g: Vec<f64> = trials.iter().filter(|t| t.1).map(|t| t.2[d]).collect();
         let i: Vec<f64> = trials.iter().filter(|t| !t.1).map(|t| t.2[d]).collect();
-        let gw: Vec<f64> = trials.iter().filter(|t| t.1).flat_map(|t| t.3.iter().map(move |s| s[d])).collect();
-        let iw: Vec<f64> = trials.iter().filter(|t| !t.1).flat_map(|t| t.3.iter().map(move |s| s[d])).collect();
+        let gw: Vec<f64> = trials
+            .iter()
+            .filter(|t| t.1)
+            .flat_map(|t| t.3.iter().map(move |s| s[d]))
+            .collect();
+        let iw: Vec<f64> = trials
+            .iter()
+            .filter(|t| !t.1)
+            .flat_map(|t| t.3.iter().map(move |s| s[d]))
+            .collect();
         let users: std::collections::BTreeSet<usize> = trials.iter().map(|t| t.0).collect();
         let per_user: Vec<f64> = users
             .iter()
             .filter_map(|&u| {
-                let g: Vec<f64> = trials.iter().filter(|t| t.0 == u && t.1).map(|t| t.2[d]).collect();
-                let i: Vec<f64> = trials.iter().filter(|t| t.0 == u && !t.1).map(|t| t.2[d]).collect();
+                let g: Vec<f64> = trials
+                    .iter()
+                    .filter(|t| t.0 == u && t.1)
+                    .map(|t| t.2[d])
+                    .collect();
+                let i: Vec<f64> = trials
+                    .iter()
+                    .filter(|t| t.0 == u && !t.1)
+                    .map(|t| t.2[d])
+                    .collect();
                 auc(&g, &i)
             })
             .collect();
@@ -333,31 +440,59 @@ pub fn run_mouse(a: MouseArgs) -> anyhow::Result<ExitCode> {
         quirks: q,
     };
     if let Some(p) = &a.plot {
-        std::fs::write(p, super::det_svg("Mouse DET (Balabit, global threshold)", &plot)).with_context(|| format!("--plot {}: cannot write", p.display()))?;
+        std::fs::write(
+            p,
+            super::det_svg("Mouse DET (Balabit, global threshold)", &plot),
+        )
+        .with_context(|| format!("--plot {}: cannot write", p.display()))?;
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("mouse verification: {} users, {} sessions; {} genuine / {} impostor session trials", report.users, report.sessions, report.genuine_trials, report.impostor_trials);
+        println!(
+            "mouse verification: {} users, {} sessions; {} genuine / {} impostor session trials",
+            report.users, report.sessions, report.genuine_trials, report.impostor_trials
+        );
         println!("protocol: {}", report.protocol);
-        println!("{:<32} {:>8} {:>9} {:>8} {:>10} {:>10}", "detector", "AUC", "user AUC", "EER", format!("AUC/{w}act"), format!("EER/{w}act"));
+        println!(
+            "{:<32} {:>8} {:>9} {:>8} {:>10} {:>10}",
+            "detector",
+            "AUC",
+            "user AUC",
+            "EER",
+            format!("AUC/{w}act"),
+            format!("EER/{w}act")
+        );
         for r in &report.results {
             println!(
                 "{:<32} {:>8.4} {:>9.4} {:>7.2}% {:>10.4} {:>9.2}%",
-                r.detector, r.auc, r.mean_user_auc, 100.0 * r.eer, r.window_auc, 100.0 * r.window_eer
+                r.detector,
+                r.auc,
+                r.mean_user_auc,
+                100.0 * r.eer,
+                r.window_auc,
+                100.0 * r.window_eer
             );
         }
         let q = &report.quirks;
         println!(
             "data: {} files, {} rows, {} malformed, {} bad samples, {} wheel events, {} actions, {} too-short candidates dropped; profile <= {} bytes",
-            q.files, q.rows, q.malformed_rows, q.bad_samples, q.wheel_events, q.actions, q.too_short_actions, report.profile_bytes_max
+            q.files,
+            q.rows,
+            q.malformed_rows,
+            q.bad_samples,
+            q.wheel_events,
+            q.actions,
+            q.too_short_actions,
+            report.profile_bytes_max
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn load_labels(p: &Path) -> anyhow::Result<HashMap<String, bool>> {
-    let text = std::fs::read_to_string(p).with_context(|| format!("--labels {}: cannot read", p.display()))?;
+    let text = std::fs::read_to_string(p)
+        .with_context(|| format!("--labels {}: cannot read", p.display()))?;
     let mut m = HashMap::new();
     for (i, l) in text.lines().enumerate() {
         let l = l.trim();
@@ -365,12 +500,20 @@ fn load_labels(p: &Path) -> anyhow::Result<HashMap<String, bool>> {
             continue;
         }
         let Some((f, v)) = l.split_once(',') else {
-            bail!("--labels {} line {}: expected `filename,is_illegal`", p.display(), i + 1);
+            bail!(
+                "--labels {} line {}: expected `filename,is_illegal`",
+                p.display(),
+                i + 1
+            );
         };
         let v = match v.trim() {
             "0" | "0.0" => false,
             "1" | "1.0" => true,
-            other => bail!("--labels {} line {}: is_illegal must be 0 or 1, got {other:?}", p.display(), i + 1),
+            other => bail!(
+                "--labels {} line {}: is_illegal must be 0 or 1, got {other:?}",
+                p.display(),
+                i + 1
+            ),
         };
         m.insert(f.trim().to_owned(), v);
     }
