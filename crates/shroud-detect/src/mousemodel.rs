@@ -31,10 +31,12 @@ pub struct MousePopulation {
 
 impl MousePopulation {
     /// Builds the model from many users' actions.
+    // Index loops: the (type, feature) indices address several parallel tables.
+    #[allow(clippy::needless_range_loop)]
     pub fn build<'a>(actions: impl Iterator<Item = &'a MouseAction> + Clone) -> Self {
         let mut edges = vec![vec![Vec::new(); ACTION_FEATURES]; ACTION_TYPES];
         let mut moments = vec![vec![(0.0, 1.0); ACTION_FEATURES]; ACTION_TYPES];
-        let mut type_n = vec![1.0f32; ACTION_TYPES];
+        let mut type_n = [1.0f32; ACTION_TYPES];
         for a in actions.clone() {
             type_n[a.kind as usize] += 1.0;
         }
@@ -156,6 +158,7 @@ pub struct MouseScores {
 
 impl MouseProfile {
     /// Builds a profile from enrollment actions under a population model.
+    #[allow(clippy::needless_range_loop)]
     pub fn enroll<'a>(
         pop: &MousePopulation,
         actions: impl Iterator<Item = &'a MouseAction>,
@@ -208,6 +211,7 @@ impl MouseProfile {
     }
 
     /// Scores a window of actions.
+    #[allow(clippy::needless_range_loop)]
     pub fn score(
         &self,
         pop: &MousePopulation,

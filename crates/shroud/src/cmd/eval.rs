@@ -130,6 +130,9 @@ struct Participant {
     windows: Vec<KeyWindow>,
 }
 
+/// A sentence being read: first press time, keystrokes, (press, code) seen.
+type Section = (f64, Vec<Keystroke>, std::collections::HashSet<(i64, u16)>);
+
 /// Parses one participant file into sentences of keystrokes.
 fn load_participant(
     path: &Path,
@@ -141,8 +144,7 @@ fn load_participant(
     let mut raw = Vec::new();
     let mut header = true;
     // section id -> (first press, keystrokes, seen (press, code) pairs)
-    let mut sections: HashMap<u64, (f64, Vec<Keystroke>, std::collections::HashSet<(i64, u16)>)> =
-        HashMap::new();
+    let mut sections: HashMap<u64, Section> = HashMap::new();
     let mut pid = None;
     let mut lineno = 0u64;
     loop {
@@ -296,7 +298,7 @@ fn base_scores(c: &Comparison, lr: &Logistic, buf: &mut Vec<f64>) -> [f64; 3] {
 }
 
 fn run_keystroke(a: KeystrokeArgs) -> anyhow::Result<ExitCode> {
-    if a.enroll.is_empty() || a.enroll.iter().any(|&e| e == 0) {
+    if a.enroll.is_empty() || a.enroll.contains(&0) {
         bail!("--enroll: give positive sentence counts, e.g. 1,5,10");
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(&a.data)

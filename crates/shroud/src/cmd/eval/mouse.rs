@@ -220,6 +220,9 @@ fn load_dir(dir: &Path, q: &mut MouseQuirks) -> anyhow::Result<Vec<(String, Vec<
     Ok(out)
 }
 
+/// One scored session: (user index, genuine?, whole-session scores, window scores).
+type Trial = (usize, bool, [f64; 4], Vec<[f64; 4]>);
+
 const DETECTORS: [&str; 4] = [
     "nb-llr (population-normalized)",
     "nb-llr, trimmed mean",
@@ -300,7 +303,7 @@ pub fn run_mouse(a: MouseArgs) -> anyhow::Result<ExitCode> {
     };
     let w = a.window.max(1);
     // (user index, genuine?, whole scores, window scores)
-    let mut trials: Vec<(usize, bool, [f64; 4], Vec<[f64; 4]>)> = Vec::new();
+    let mut trials: Vec<Trial> = Vec::new();
     let mut profile_bytes_max = 0usize;
     let protocol;
     if let (Some(test), Some(labels)) = (&a.test, &a.labels) {
@@ -343,7 +346,7 @@ pub fn run_mouse(a: MouseArgs) -> anyhow::Result<ExitCode> {
             .flat_map(|u| (0..n).filter(move |&v| v != u).map(move |v| (u, v)))
             .collect();
         let bar = super::progress(pairs.len() as u64, "scoring");
-        let res: Vec<(Vec<(usize, bool, [f64; 4], Vec<[f64; 4]>)>, usize)> = pairs
+        let res: Vec<(Vec<Trial>, usize)> = pairs
             .par_iter()
             .map(|&(u, v)| {
                 let pop = MousePopulation::build(
