@@ -26,6 +26,8 @@ enum Command {
     Mask(cmd::mask::MaskArgs),
     /// Reverse tokenized and encrypted values, given the vault and the key.
     Unmask(cmd::mask::UnmaskArgs),
+    /// Measure the behavioral-biometrics detectors on public data sets.
+    Eval(cmd::eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Mask(args) => cmd::mask::run_mask(args),
         Command::Unmask(args) => cmd::mask::run_unmask(args),
+        Command::Eval(args) => cmd::eval::run_eval(args),
     };
     match result {
         Ok(code) => code,
