@@ -12,7 +12,9 @@ use libfuzzer_sys::fuzz_target;
 use shroud_telemetry::{ContentEncoding, Limits, decode};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, body)) = data.split_first() else { return };
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
     let encoding = match sel % 3 {
         0 => ContentEncoding::Identity,
         1 => ContentEncoding::Gzip,
@@ -26,7 +28,12 @@ fuzz_target!(|data: &[u8]| {
         Ok(batch) => {
             // Not asserted Ok: serde_json's fast float parsing may move a value
             // sitting exactly on a limit by one ulp.
-            let _ = decode(batch.to_json().as_bytes(), ContentEncoding::Identity, &limits, now);
+            let _ = decode(
+                batch.to_json().as_bytes(),
+                ContentEncoding::Identity,
+                &limits,
+                now,
+            );
         }
         Err(e) => assert!(matches!(e.status().code(), 400 | 409 | 413 | 415)),
     }
