@@ -5,7 +5,10 @@
 ///
 /// Every field is public so a gateway can load them from its configuration;
 /// [`Limits::default`] gives the defaults documented in `docs/telemetry.md`.
-#[derive(Debug, Clone, PartialEq)]
+/// Deserializes from a configuration table where absent fields keep their
+/// defaults and unknown ones are errors.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest accepted request body as received (compressed), in bytes. Default 256 KiB.
     pub max_body_bytes: usize,
@@ -41,5 +44,23 @@ impl Default for Limits {
             max_span_ms: 15.0 * 60_000.0,
             late_event_tolerance_ms: 1000.0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_overrides_only_what_it_names() {
+        let l: Limits = serde_json::from_str(r#"{"max_events": 100}"#).unwrap();
+        assert_eq!(
+            l,
+            Limits {
+                max_events: 100,
+                ..Limits::default()
+            }
+        );
+        assert!(serde_json::from_str::<Limits>(r#"{"max_event": 100}"#).is_err());
     }
 }
