@@ -50,11 +50,17 @@ pub enum Zone {
     Function,
     /// Anything else (IME composition, unknown codes).
     Other,
+    /// Any left-hand finger zone (`L5..=L1`), sent instead of them by a
+    /// collector in `zones: "hands"` mode.
+    LeftHand,
+    /// Any right-hand finger zone (`R1..=R5`), sent instead of them by a
+    /// collector in `zones: "hands"` mode.
+    RightHand,
 }
 
 impl Zone {
     /// Every zone, in wire-code order.
-    pub const ALL: [Zone; 19] = [
+    pub const ALL: [Zone; 21] = [
         Zone::L5,
         Zone::L4,
         Zone::L3,
@@ -74,6 +80,8 @@ impl Zone {
         Zone::Numpad,
         Zone::Function,
         Zone::Other,
+        Zone::LeftHand,
+        Zone::RightHand,
     ];
 
     /// The wire code of this zone.
@@ -98,6 +106,8 @@ impl Zone {
             Zone::Numpad => "NP",
             Zone::Function => "FN",
             Zone::Other => "OT",
+            Zone::LeftHand => "LH",
+            Zone::RightHand => "RH",
         }
     }
 
@@ -109,6 +119,21 @@ impl Zone {
     /// True for the ten letter/digit/punctuation finger zones `L5..=R5`.
     pub const fn is_finger(self) -> bool {
         (self as u8) <= (Zone::R5 as u8)
+    }
+
+    /// True for the two coarse hand zones `LH` / `RH` of `zones: "hands"` mode.
+    pub const fn is_hand(self) -> bool {
+        matches!(self, Zone::LeftHand | Zone::RightHand)
+    }
+
+    /// The coarse zone a `zones: "hands"` collector sends for this zone:
+    /// finger zones collapse to their hand, every other zone is unchanged.
+    pub const fn to_hand(self) -> Zone {
+        match self {
+            Zone::L5 | Zone::L4 | Zone::L3 | Zone::L2 | Zone::L1 => Zone::LeftHand,
+            Zone::R1 | Zone::R2 | Zone::R3 | Zone::R4 | Zone::R5 => Zone::RightHand,
+            z => z,
+        }
     }
 
     /// Maps a DOM `KeyboardEvent.code` (physical key) to its zone, exactly as
@@ -156,7 +181,7 @@ impl fmt::Display for Zone {
 /// Error for a wire code that is not in the zone table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown key zone {0:?} (expected one of L5..L1, R1..R5, SP, BS, EN, TB, MO, NV, NP, FN, OT)"
+    "unknown key zone {0:?} (expected one of L5..L1, R1..R5, SP, BS, EN, TB, MO, NV, NP, FN, OT, LH, RH)"
 )]
 pub struct UnknownZone(pub String);
 
@@ -169,6 +194,28 @@ impl FromStr for Zone {
             .copied()
             .find(|z| z.as_str() == s)
             .ok_or_else(|| UnknownZone(s.to_owned()))
+    }
+}
+
+impl serde::Serialize for Zone {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Zone {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Zone;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key zone code such as \"L3\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Zone, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -195,5 +242,19 @@ mod tests {
         assert_eq!(Zone::from_dom_code("Fn"), Zone::Other);
         assert_eq!(Zone::from_dom_code(""), Zone::Other);
         assert!(Zone::R5.is_finger() && !Zone::Space.is_finger());
+        assert!(!Zone::LeftHand.is_finger() && Zone::RightHand.is_hand());
+    }
+
+    #[test]
+    fn hands_mode_collapses_only_finger_zones() {
+        for z in Zone::ALL {
+            let h = z.to_hand();
+            if z.is_finger() {
+                assert!(h.is_hand());
+                assert_eq!(h == Zone::LeftHand, z.as_str().starts_with('L'));
+            } else {
+                assert_eq!(h, z);
+            }
+        }
     }
 }
