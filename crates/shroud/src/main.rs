@@ -26,6 +26,8 @@ enum Command {
     Mask(cmd::mask::MaskArgs),
     /// Reverse tokenized and encrypted values, given the vault and the key.
     Unmask(cmd::mask::UnmaskArgs),
+    /// Run the gateway (reverse proxy + management API) from a config file.
+    Serve(cmd::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Mask(args) => cmd::mask::run_mask(args),
         Command::Unmask(args) => cmd::mask::run_unmask(args),
+        Command::Serve(args) => cmd::serve::run_serve(args),
     };
     match result {
         Ok(code) => code,
