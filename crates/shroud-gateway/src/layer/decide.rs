@@ -283,3 +283,105 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::EngineError;
+
+    struct Failing(&'static str);
+
+    impl RiskEngine for Failing {
+        fn decide<'a>(
+            &'a self,
+            _info: &'a RequestInfo,
+        ) -> BoxFuture<'a, Result<Decision, EngineError>> {
+            Box::pin(async move {
+                match self.0 {
+                    "error" => Err(EngineError("store down".into())),
+                    "panic" => panic!("bug"),
+                    _ => {
+                        tokio::time::sleep(Duration::from_secs(10)).await;
+                        Ok(Decision::new(0.0, Level::None, Tier::Normal, vec![]))
+                    }
+                }
+            })
+        }
+        fn name(&self) -> &str {
+            "failing"
+        }
+    }
+
+    fn info() -> RequestInfo {
+        RequestInfo {
+            user: "u".into(),
+            session: None,
+            auth: AuthMethod::ApiKey,
+            ip: None,
+            user_agent: None,
+            app: "a".into(),
+            route: "r".into(),
+            method: "GET".into(),
+            path: "/".into(),
+            ts: SystemTime::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_engine_failure_gets_the_fallback_and_is_not_cached() {
+        for (mode, reason) in [
+            ("error", "engine_error"),
+            ("panic", "engine_panic"),
+            ("slow", "engine_timeout"),
+        ] {
+            let layer = DecideLayer::new(
+                Arc::new(Failing(mode)),
+                DecideSettings {
+                    timeout: Duration::from_millis(20),
+                    fallback_level: Level::Substitute,
+                    fallback_tier: Tier::Suspicious,
+                    anonymous_min_level: Level::Redact,
+                    cache_ttl: Duration::from_secs(60),
+                    cache_max_entries: 10,
+                },
+                Routes::default(),
+                JsonLines::disabled(),
+            );
+            let d = layer.decide(&info(), "u").await;
+            assert_eq!(d.level, Level::Substitute, "{mode}");
+            assert_eq!(d.tier, Tier::Suspicious);
+            assert_eq!(d.source, DecisionSource::Fallback);
+            assert_eq!(d.risk, 1.0);
+            assert!(d.reasons[0].starts_with(reason), "{mode}: {:?}", d.reasons);
+            let again = layer.decide(&info(), "u").await;
+            assert_eq!(
+                again.source,
+                DecisionSource::Fallback,
+                "fallbacks are not cached"
+            );
+        }
+    }
+
+    #[test]
+    fn routes_pick_longest_prefix() {
+        let r = Routes {
+            app: "default".into(),
+            routes: vec![
+                RouteConfig {
+                    prefix: "/api".into(),
+                    name: "api".into(),
+                    app: None,
+                },
+                RouteConfig {
+                    prefix: "/api/customers".into(),
+                    name: "customers".into(),
+                    app: Some("crm".into()),
+                },
+            ],
+        };
+        let c = r.route_of("/api/customers/1");
+        assert_eq!((c.name.as_str(), c.app.as_str()), ("customers", "crm"));
+        assert_eq!(r.route_of("/api/x").name, "api");
+        assert_eq!(r.route_of("/other").name, "/other");
+    }
+}

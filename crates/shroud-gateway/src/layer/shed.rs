@@ -103,3 +103,38 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::body::empty;
+
+    #[tokio::test]
+    async fn sheds_beyond_the_limit_with_retry_after() {
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let g = gate.clone();
+        let inner = tower::service_fn(move |_req: Request<()>| {
+            let g = g.clone();
+            async move {
+                g.notified().await;
+                Ok::<_, Infallible>(Response::new(empty()))
+            }
+        });
+        let svc = ShedLayer::new(1, 7).layer(inner);
+        let first = tokio::spawn(svc.clone().oneshot(Request::new(())));
+        tokio::task::yield_now().await;
+        let shed = svc.clone().oneshot(Request::new(())).await.unwrap();
+        assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(shed.headers()[header::RETRY_AFTER], "7");
+        gate.notify_one();
+        assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
+        // The slot is free again.
+        let g2 = gate.clone();
+        let next = tokio::spawn(svc.oneshot(Request::new(())));
+        tokio::task::yield_now().await;
+        g2.notify_one();
+        assert_eq!(next.await.unwrap().unwrap().status(), StatusCode::OK);
+    }
+}
