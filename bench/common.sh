@@ -6,6 +6,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SHROUD=${SHROUD:-$ROOT/target/release/shroud}
 WORK=$(mktemp -d /tmp/shroud-bench.XXXXXX)
+# nginx workers run unprivileged: they must be able to read the document.
+chmod 755 "$WORK"
 UPSTREAM_PORT=${UPSTREAM_PORT:-18081}
 NGINX_PORT=${NGINX_PORT:-18080}
 SHROUD_PORT=${SHROUD_PORT:-18082}
@@ -32,6 +34,7 @@ wait_port() {
 
 start_upstream() {
   mkdir -p "$WORK/www" "$WORK/up"
+  chmod 755 "$WORK/www"
   python3 "$ROOT/bench/gen_customers.py" 4096 > "$WORK/www/customers.json"
   cat > "$WORK/up/nginx.conf" <<CONF
 worker_processes 1;
