@@ -22,9 +22,11 @@ pub struct ServeArgs {
 pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
         .with_context(|| format!("invalid --log filter `{}`", args.log))?;
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .init();
     let config =
         Config::load(&args.config).with_context(|| format!("loading {}", args.config.display()))?;
