@@ -28,6 +28,8 @@ enum Command {
     Unmask(cmd::mask::UnmaskArgs),
     /// Measure the behavioral-biometrics detectors on public data sets.
     Eval(cmd::eval::EvalArgs),
+    /// Run the gateway (reverse proxy + management API) from a config file.
+    Serve(cmd::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::Mask(args) => cmd::mask::run_mask(args),
         Command::Unmask(args) => cmd::mask::run_unmask(args),
         Command::Eval(args) => cmd::eval::run_eval(args),
+        Command::Serve(args) => cmd::serve::run_serve(args),
     };
     match result {
         Ok(code) => code,
