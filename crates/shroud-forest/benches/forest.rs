@@ -11,7 +11,9 @@ const DIM: usize = 12;
 
 fn data(rows: usize) -> Vec<f32> {
     let mut rng = StdRng::seed_from_u64(42);
-    (0..rows * DIM).map(|_| rng.random_range(-1.0..1.0)).collect()
+    (0..rows * DIM)
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect()
 }
 
 fn bench(c: &mut Criterion) {
@@ -22,7 +24,11 @@ fn bench(c: &mut Criterion) {
     c.bench_function("forest_score_100_trees_dim12", |b| {
         b.iter(|| {
             i = (i + 1) % 1024;
-            black_box(forest.score(black_box(&probes[i * DIM..(i + 1) * DIM])).unwrap())
+            black_box(
+                forest
+                    .score(black_box(&probes[i * DIM..(i + 1) * DIM]))
+                    .unwrap(),
+            )
         })
     });
     c.bench_function("forest_fit_100_trees_psi256_20k_rows", |b| {
