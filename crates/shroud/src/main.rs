@@ -26,6 +26,8 @@ enum Command {
     Mask(cmd::mask::MaskArgs),
     /// Reverse tokenized and encrypted values, given the vault and the key.
     Unmask(cmd::mask::UnmaskArgs),
+    /// Replay an NDJSON access log through the risk engine, one decision per line.
+    Replay(cmd::replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Mask(args) => cmd::mask::run_mask(args),
         Command::Unmask(args) => cmd::mask::run_unmask(args),
+        Command::Replay(args) => cmd::replay::run_replay(args),
     };
     match result {
         Ok(code) => code,

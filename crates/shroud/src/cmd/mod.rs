@@ -2,3 +2,4 @@
 //! `run_*` function returning `anyhow::Result<ExitCode>`.
 
 pub mod mask;
+pub mod replay;
