@@ -201,7 +201,7 @@ impl IsolationForest {
     /// Each tree sees `min(sample_size, rows)` rows drawn without replacement.
     /// Errors on empty or ragged data, non-finite values and a zero tree count.
     pub fn fit(data: &[f32], dim: usize, config: &ForestConfig) -> Result<Self, ForestError> {
-        if dim == 0 || data.len() % dim != 0 {
+        if dim == 0 || !data.len().is_multiple_of(dim) {
             return Err(ForestError::BadShape {
                 len: data.len(),
                 dim,

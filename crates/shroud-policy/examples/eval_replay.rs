@@ -79,7 +79,9 @@ fn main() {
             e.3.insert(*inc);
         }
     }
-    println!("| scenario | requests | detected (per request) | incidents | detected (per incident) |");
+    println!(
+        "| scenario | requests | detected (per request) | incidents | detected (per incident) |"
+    );
     println!("|---|---:|---:|---:|---:|");
     let (mut n, mut d, mut ni, mut di) = (0, 0, 0, 0);
     for (label, (total, det, incs, dinc)) in &per {

@@ -74,7 +74,14 @@ const HOME: [City; 9] = [
     city("DE", "Berlin", 52.52, 13.40, "Europe/Berlin", 11),
     city("GB", "London", 51.51, -0.13, "Europe/London", 12),
     city("US", "New York", 40.71, -74.01, "America/New_York", 13),
-    city("US", "San Francisco", 37.77, -122.42, "America/Los_Angeles", 14),
+    city(
+        "US",
+        "San Francisco",
+        37.77,
+        -122.42,
+        "America/Los_Angeles",
+        14,
+    ),
     city("JP", "Tokyo", 35.68, 139.69, "Asia/Tokyo", 15),
     city("IN", "Bangalore", 12.97, 77.59, "Asia/Kolkata", 16),
     city("BR", "Sao Paulo", -23.55, -46.63, "America/Sao_Paulo", 17),
@@ -140,12 +147,24 @@ const APPS: [App; 5] = [
     App {
         name: "crm",
         routes: &[
-            route("/api/customers/{id}", "GET", 1.0, &["name", "email", "phone"], 6.0),
+            route(
+                "/api/customers/{id}",
+                "GET",
+                1.0,
+                &["name", "email", "phone"],
+                6.0,
+            ),
             route("/api/customers", "GET", 20.0, &["name", "email"], 3.0),
             route("/api/customers/{id}/notes", "POST", 0.0, &[], 1.5),
             route("/api/search", "GET", 8.0, &["name"], 2.0),
         ],
-        export: route("/api/export/customers", "GET", 3000.0, &["name", "email", "phone", "address"], 0.0),
+        export: route(
+            "/api/export/customers",
+            "GET",
+            3000.0,
+            &["name", "email", "phone", "address"],
+            0.0,
+        ),
     },
     App {
         name: "billing",
@@ -154,7 +173,13 @@ const APPS: [App; 5] = [
             route("/api/invoices", "GET", 25.0, &["name"], 2.0),
             route("/api/payments", "GET", 15.0, &["card_last4"], 1.5),
         ],
-        export: route("/api/export/invoices", "GET", 5000.0, &["name", "iban", "address"], 0.0),
+        export: route(
+            "/api/export/invoices",
+            "GET",
+            5000.0,
+            &["name", "iban", "address"],
+            0.0,
+        ),
     },
     App {
         name: "support",
@@ -163,15 +188,33 @@ const APPS: [App; 5] = [
             route("/api/tickets", "GET", 30.0, &["email"], 3.0),
             route("/api/tickets/{id}/reply", "POST", 0.0, &[], 2.5),
         ],
-        export: route("/api/export/tickets", "GET", 2000.0, &["name", "email"], 0.0),
+        export: route(
+            "/api/export/tickets",
+            "GET",
+            2000.0,
+            &["name", "email"],
+            0.0,
+        ),
     },
     App {
         name: "hr",
         routes: &[
-            route("/api/employees/{id}", "GET", 1.0, &["name", "ssn", "salary"], 3.0),
+            route(
+                "/api/employees/{id}",
+                "GET",
+                1.0,
+                &["name", "ssn", "salary"],
+                3.0,
+            ),
             route("/api/employees", "GET", 15.0, &["name"], 2.0),
         ],
-        export: route("/api/export/employees", "GET", 800.0, &["name", "ssn", "salary", "address"], 0.0),
+        export: route(
+            "/api/export/employees",
+            "GET",
+            800.0,
+            &["name", "ssn", "salary", "address"],
+            0.0,
+        ),
     },
     App {
         name: "analytics",
@@ -179,7 +222,13 @@ const APPS: [App; 5] = [
             route("/api/reports/{id}", "GET", 50.0, &["aggregate"], 4.0),
             route("/api/reports", "GET", 10.0, &[], 2.0),
         ],
-        export: route("/api/export/events", "GET", 20000.0, &["email", "ip_address"], 0.0),
+        export: route(
+            "/api/export/events",
+            "GET",
+            20000.0,
+            &["email", "ip_address"],
+            0.0,
+        ),
     },
 ];
 
@@ -247,7 +296,9 @@ impl Gen {
         label: &'static str,
         incident: u32,
     ) {
-        let path = r.path.replace("{id}", &self.rng.random_range(1..99_999).to_string());
+        let path = r
+            .path
+            .replace("{id}", &self.rng.random_range(1..99_999).to_string());
         let mut j = String::with_capacity(400);
         let _ = write!(
             j,
@@ -303,7 +354,9 @@ impl Gen {
     fn normal_day(&mut self, u: &User, day: i64, start: DateTime<Utc>, away: Option<&City>) {
         let tzname = away.map_or(HOME[u.home].tz, |c| c.tz);
         let tz: chrono_tz::Tz = tzname.parse().unwrap();
-        let date = (start + Duration::days(day)).with_timezone(&tz).date_naive();
+        let date = (start + Duration::days(day))
+            .with_timezone(&tz)
+            .date_naive();
         let wd = chrono::Datelike::weekday(&date).num_days_from_monday();
         if wd >= 5 && !(u.weekends && self.rng.random_bool(0.5)) && !self.rng.random_bool(0.04) {
             return;
@@ -344,22 +397,74 @@ impl Gen {
             let app = &APPS[app_i];
             let login = route("/login", "POST", 0.0, &[], 0.0);
             if self.rng.random_bool(0.03) {
-                self.emit(t, &u.id, &ip, Some(city), tzname, &ua, app.name, &login, 401, 0, "normal", 0);
+                self.emit(
+                    t,
+                    &u.id,
+                    &ip,
+                    Some(city),
+                    tzname,
+                    &ua,
+                    app.name,
+                    &login,
+                    401,
+                    0,
+                    "normal",
+                    0,
+                );
                 t += Duration::seconds(self.rng.random_range(5..40));
             }
-            self.emit(t, &u.id, &ip, Some(city), tzname, &ua, app.name, &login, 200, 0, "normal", 0);
+            self.emit(
+                t,
+                &u.id,
+                &ip,
+                Some(city),
+                tzname,
+                &ua,
+                app.name,
+                &login,
+                200,
+                0,
+                "normal",
+                0,
+            );
             let n = Poisson::new(7.0).unwrap().sample(&mut self.rng) as u32 + 1;
             let gap = Exp::new(1.0 / 50.0).unwrap();
             for _ in 0..n {
                 t += Duration::seconds(2 + gap.sample(&mut self.rng) as i64);
                 let r = pick_weighted(&mut self.rng, app.routes);
                 let rec = self.records(r.records, u.width);
-                self.emit(t, &u.id, &ip, Some(city), tzname, &ua, app.name, r, 200, rec, "normal", 0);
+                self.emit(
+                    t,
+                    &u.id,
+                    &ip,
+                    Some(city),
+                    tzname,
+                    &ua,
+                    app.name,
+                    r,
+                    200,
+                    rec,
+                    "normal",
+                    0,
+                );
             }
             if u.analyst && self.rng.random_bool(0.05) {
                 t += Duration::seconds(self.rng.random_range(30..300));
                 let rec = self.records(app.export.records, 1.0);
-                self.emit(t, &u.id, &ip, Some(city), tzname, &ua, app.name, &app.export, 200, rec, "normal", 0);
+                self.emit(
+                    t,
+                    &u.id,
+                    &ip,
+                    Some(city),
+                    tzname,
+                    &ua,
+                    app.name,
+                    &app.export,
+                    200,
+                    rec,
+                    "normal",
+                    0,
+                );
             }
         }
     }
@@ -392,8 +497,8 @@ fn main() {
     };
 
     // Users.
-    let norm_start = Normal::new(8.5, 1.0).unwrap();
-    let norm_len = Normal::new(8.5, 0.8).unwrap();
+    let norm_start = Normal::<f64>::new(8.5, 1.0).unwrap();
+    let norm_len = Normal::<f64>::new(8.5, 0.8).unwrap();
     let mut users = Vec::with_capacity(n_users);
     for i in 0..n_users {
         let rng = &mut g.rng;
@@ -403,11 +508,17 @@ fn main() {
         apps.sort_by_key(|_| rng.random::<u32>());
         apps.truncate(n_apps);
         let n_ua = if rng.random_bool(0.4) { 2 } else { 1 };
-        let uas = (0..n_ua).map(|_| UAS.choose(rng).unwrap().to_string()).collect();
+        let uas = (0..n_ua)
+            .map(|_| UAS.choose(rng).unwrap().to_string())
+            .collect();
         users.push(User {
             id: format!("user{i:04}"),
             home: rng.random_range(0..HOME.len()),
-            start: if night { 21.0 } else { norm_start.sample(rng).clamp(5.0, 12.0) },
+            start: if night {
+                21.0
+            } else {
+                norm_start.sample(rng).clamp(5.0, 12.0)
+            },
             len: norm_len.sample(rng).clamp(5.0, 11.0),
             weekends: night || rng.random_bool(0.1),
             apps,
@@ -424,8 +535,9 @@ fn main() {
         let trip_day = g.rng.random_range(3..days - 3);
         let trip_city = g.rng.random_range(0..HOME.len());
         for day in 0..days {
-            let away = (u.travels && (trip_day..trip_day + 3).contains(&day) && trip_city != u.home)
-                .then(|| &HOME[trip_city]);
+            let away =
+                (u.travels && (trip_day..trip_day + 3).contains(&day) && trip_city != u.home)
+                    .then(|| &HOME[trip_city]);
             g.normal_day(u, day, start, away);
         }
     }
@@ -456,12 +568,38 @@ fn main() {
         let ip = ip_in(c, g.rng.random(), g.rng.random());
         let app = &APPS[*u.apps.choose(&mut g.rng).unwrap()];
         let login = route("/login", "POST", 0.0, &[], 0.0);
-        g.emit(t, &u.id, &ip, Some(c), HOME[u.home].tz, &ua, app.name, &login, 200, 0, "ato_new_country", inc);
+        g.emit(
+            t,
+            &u.id,
+            &ip,
+            Some(c),
+            HOME[u.home].tz,
+            &ua,
+            app.name,
+            &login,
+            200,
+            0,
+            "ato_new_country",
+            inc,
+        );
         for _ in 0..g.rng.random_range(8..25) {
             t += Duration::seconds(g.rng.random_range(10..120));
             let r = pick_weighted(&mut g.rng, app.routes);
             let rec = g.records(r.records, u.width);
-            g.emit(t, &u.id, &ip, Some(c), HOME[u.home].tz, &ua, app.name, r, 200, rec, "ato_new_country", inc);
+            g.emit(
+                t,
+                &u.id,
+                &ip,
+                Some(c),
+                HOME[u.home].tz,
+                &ua,
+                app.name,
+                r,
+                200,
+                rec,
+                "ato_new_country",
+                inc,
+            );
         }
     }
 
@@ -480,7 +618,8 @@ fn main() {
             .iter()
             .chain(HOME.iter())
             .filter(|c| {
-                shroud_policy::haversine_km(c.lat, c.lon, HOME[u.home].lat, HOME[u.home].lon) > 3000.0
+                shroud_policy::haversine_km(c.lat, c.lon, HOME[u.home].lat, HOME[u.home].lon)
+                    > 3000.0
             })
             .collect();
         let c = *far.choose(&mut g.rng).unwrap();
@@ -489,7 +628,20 @@ fn main() {
         for _ in 0..g.rng.random_range(5..20) {
             let r = pick_weighted(&mut g.rng, app.routes);
             let rec = g.records(r.records, u.width * 2.0);
-            g.emit(t, &u.id, &ip, Some(c), HOME[u.home].tz, &u.uas[0].clone(), app.name, r, 200, rec, "impossible_travel", inc);
+            g.emit(
+                t,
+                &u.id,
+                &ip,
+                Some(c),
+                HOME[u.home].tz,
+                &u.uas[0].clone(),
+                app.name,
+                r,
+                200,
+                rec,
+                "impossible_travel",
+                inc,
+            );
             t += Duration::seconds(g.rng.random_range(5..90));
         }
     }
@@ -512,11 +664,37 @@ fn main() {
         let ip = ip_in(&HOME[u.home], u.net.0, u.net.1);
         let app = &APPS[*u.apps.choose(&mut g.rng).unwrap()];
         let login = route("/login", "POST", 0.0, &[], 0.0);
-        g.emit(t, &u.id, &ip, Some(&HOME[u.home]), HOME[u.home].tz, &u.uas[0].clone(), app.name, &login, 200, 0, "offhours_bulk_export", inc);
+        g.emit(
+            t,
+            &u.id,
+            &ip,
+            Some(&HOME[u.home]),
+            HOME[u.home].tz,
+            &u.uas[0].clone(),
+            app.name,
+            &login,
+            200,
+            0,
+            "offhours_bulk_export",
+            inc,
+        );
         for _ in 0..g.rng.random_range(3..10) {
             t += Duration::seconds(g.rng.random_range(20..400));
             let rec = g.records(app.export.records, 1.5);
-            g.emit(t, &u.id, &ip, Some(&HOME[u.home]), HOME[u.home].tz, &u.uas[0].clone(), app.name, &app.export, 200, rec, "offhours_bulk_export", inc);
+            g.emit(
+                t,
+                &u.id,
+                &ip,
+                Some(&HOME[u.home]),
+                HOME[u.home].tz,
+                &u.uas[0].clone(),
+                app.name,
+                &app.export,
+                200,
+                rec,
+                "offhours_bulk_export",
+                inc,
+            );
         }
     }
 
@@ -541,17 +719,47 @@ fn main() {
                 let u = &users[victim(&mut g)];
                 (u.id.clone(), HOME[u.home].tz, APPS[u.apps[0]].name)
             } else {
-                (format!("user{:04}", g.rng.random_range(n_users..n_users * 4)), "UTC", "crm")
+                (
+                    format!("user{:04}", g.rng.random_range(n_users..n_users * 4)),
+                    "UTC",
+                    "crm",
+                )
             };
             let ok = g.rng.random_bool(0.03) && uid < format!("user{n_users:04}");
-            g.emit(t, &uid, &ip, Some(c), tz, ua, app, &login, if ok { 200 } else { 401 }, 0, "credential_stuffing", inc);
+            g.emit(
+                t,
+                &uid,
+                &ip,
+                Some(c),
+                tz,
+                ua,
+                app,
+                &login,
+                if ok { 200 } else { 401 },
+                0,
+                "credential_stuffing",
+                inc,
+            );
             if ok {
                 let app_i = APPS.iter().position(|a| a.name == app).unwrap();
                 for _ in 0..g.rng.random_range(2..6) {
                     t += Duration::seconds(g.rng.random_range(1..20));
                     let r = pick_weighted(&mut g.rng, APPS[app_i].routes);
                     let rec = g.records(r.records, 1.0);
-                    g.emit(t, &uid, &ip, Some(c), tz, ua, app, r, 200, rec, "credential_stuffing", inc);
+                    g.emit(
+                        t,
+                        &uid,
+                        &ip,
+                        Some(c),
+                        tz,
+                        ua,
+                        app,
+                        r,
+                        200,
+                        rec,
+                        "credential_stuffing",
+                        inc,
+                    );
                 }
             }
         }
@@ -587,7 +795,20 @@ fn main() {
             while t < end {
                 t += Duration::seconds(g.rng.random_range(600..1800));
                 let rec = g.rng.random_range(150..450);
-                g.emit(t, &u.id, &ip, Some(&HOME[u.home]), HOME[u.home].tz, &u.uas[0].clone(), app.name, list, 200, rec, "slow_exfiltration", inc);
+                g.emit(
+                    t,
+                    &u.id,
+                    &ip,
+                    Some(&HOME[u.home]),
+                    HOME[u.home].tz,
+                    &u.uas[0].clone(),
+                    app.name,
+                    list,
+                    200,
+                    rec,
+                    "slow_exfiltration",
+                    inc,
+                );
             }
         }
     }
@@ -599,7 +820,15 @@ fn main() {
     for (i, l) in g.lines.iter().enumerate() {
         writeln!(log, "{}", l.json).unwrap();
         let eval = l.ts >= eval_start;
-        writeln!(lab, "{},{},{},{}", i + 1, l.label, l.incident, u8::from(eval)).unwrap();
+        writeln!(
+            lab,
+            "{},{},{},{}",
+            i + 1,
+            l.label,
+            l.incident,
+            u8::from(eval)
+        )
+        .unwrap();
     }
     eprintln!(
         "gen_traffic: seed {seed}: {} lines, {} users, {} days (warm-up {warmup_days}), {} incidents -> {out}, {labels}",

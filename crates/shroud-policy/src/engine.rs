@@ -623,12 +623,10 @@ impl Engine {
         }
 
         // Learn: live state always, the baseline only from genuine-looking requests.
-        if let Some(g) = geo {
-            if let (Some(lat), Some(lon)) = (g.lat, g.lon)
-                && prof.last_geo.is_none_or(|l| l.at <= t)
-            {
-                prof.last_geo = Some(LastSeen { lat, lon, at: t });
-            }
+        if let Some((lat, lon)) = geo.and_then(|g| g.lat.zip(g.lon))
+            && prof.last_geo.is_none_or(|l| l.at <= t)
+        {
+            prof.last_geo = Some(LastSeen { lat, lon, at: t });
         }
         prof.last_at = Some(prof.last_at.map_or(t, |l| l.max(t)));
         if let Some(tz) = ctx.tz
@@ -773,7 +771,7 @@ impl Engine {
             let n = self.learned_total.fetch_add(1, Ordering::Relaxed) + 1;
             let due = win.len() >= pc.min_samples
                 && (n == pc.min_samples as u64
-                    || (pc.retrain_every > 0 && n % pc.retrain_every == 0));
+                    || (pc.retrain_every > 0 && n.is_multiple_of(pc.retrain_every)));
             (n, due)
         };
         if !due {

@@ -110,7 +110,7 @@ impl GeoResolver {
             })
             .collect();
         // Most specific first so the first hit is the longest-prefix match.
-        rows.sort_by(|a, b| b.0.prefix_len().cmp(&a.0.prefix_len()));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.0.prefix_len()));
         Ok(Self {
             maxmind,
             table: rows,

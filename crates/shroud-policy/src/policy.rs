@@ -407,6 +407,9 @@ impl RouteMatcher {
     }
 }
 
+/// Level thresholds from `redact` to `block`.
+pub(crate) type Thresholds = [Option<f32>; 5];
+
 /// A validated policy with its rules compiled, ready to be swapped in.
 #[derive(Debug)]
 pub struct CompiledPolicy {
@@ -414,8 +417,8 @@ pub struct CompiledPolicy {
     pub(crate) weights: [f32; SIGNAL_COUNT],
     pub(crate) levels: [Option<f32>; 5],
     pub(crate) default_tz: chrono_tz::Tz,
-    pub(crate) routes: Vec<(RouteMatcher, RouteOverride, Option<[Option<f32>; 5]>)>,
-    pub(crate) classes: Vec<(String, ClassOverride, Option<[Option<f32>; 5]>)>,
+    pub(crate) routes: Vec<(RouteMatcher, RouteOverride, Option<Thresholds>)>,
+    pub(crate) classes: Vec<(String, ClassOverride, Option<Thresholds>)>,
     pub(crate) rules: Vec<CompiledRule>,
     pub(crate) geo: GeoResolver,
 }

@@ -29,7 +29,12 @@ fn monday() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap()
 }
 
-fn ctx<'a>(user: &'a str, geo: &'a Geo, records: u32, classes: &'a [&'a str]) -> RequestContext<'a> {
+fn ctx<'a>(
+    user: &'a str,
+    geo: &'a Geo,
+    records: u32,
+    classes: &'a [&'a str],
+) -> RequestContext<'a> {
     RequestContext {
         user,
         ip: Some("203.0.113.7".parse().unwrap()),
@@ -113,10 +118,17 @@ fn new_country_and_impossible_travel() {
     let e = engine();
     let last = trained(&e, "bob");
     let tk = tokyo();
-    let d = e.decide(&ctx("bob", &tk, 8, &["email"]), last + Duration::minutes(30));
+    let d = e.decide(
+        &ctx("bob", &tk, 8, &["email"]),
+        last + Duration::minutes(30),
+    );
     assert!(has_reason(&d, "impossible_travel"), "{d:?}");
     assert!(has_reason(&d, "new_country"), "{d:?}");
-    let travel = d.reasons.iter().find(|r| r.signal == "impossible_travel").unwrap();
+    let travel = d
+        .reasons
+        .iter()
+        .find(|r| r.signal == "impossible_travel")
+        .unwrap();
     assert!(travel.value > 10_000.0, "km/h {}", travel.value);
     assert!(d.tier >= Tier::Suspicious, "{d:?}");
 
@@ -139,7 +151,11 @@ fn clock_skew_does_not_panic_or_invent_travel_speed() {
     // Far away and stamped in the past: speed uses the one-minute floor, not a division by ≤ 0.
     let tk = tokyo();
     let d = e.decide(&ctx("carol", &tk, 5, &["email"]), last - Duration::hours(2));
-    let r = d.reasons.iter().find(|r| r.signal == "impossible_travel").unwrap();
+    let r = d
+        .reasons
+        .iter()
+        .find(|r| r.signal == "impossible_travel")
+        .unwrap();
     assert!(r.value.is_finite() && r.value > 0.0);
 }
 
@@ -178,7 +194,10 @@ fn off_hours_bulk_export_is_high_risk() {
     c.route = "/api/export/customers";
     let d = e.decide(&c, night);
     for s in ["volume", "time", "new_route", "new_class"] {
-        assert!(has_reason(&d, s) || d.reasons.len() == 5, "{s} missing in {d:?}");
+        assert!(
+            has_reason(&d, s) || d.reasons.len() == 5,
+            "{s} missing in {d:?}"
+        );
     }
     assert!(has_reason(&d, "volume"));
     assert_eq!(d.tier, Tier::HighRisk, "{d:?}");
@@ -200,7 +219,11 @@ fn credential_stuffing_from_one_address_raises_auth_signal() {
         d = Some(e.decide(&c, monday() + Duration::seconds(2 * i)));
     }
     let d = d.unwrap();
-    let auth = d.reasons.iter().find(|r| r.signal == "auth_failures").expect("auth reason");
+    let auth = d
+        .reasons
+        .iter()
+        .find(|r| r.signal == "auth_failures")
+        .expect("auth reason");
     assert!(auth.evidence > 0.9, "{auth:?}");
     assert!(d.tier >= Tier::Suspicious, "{d:?}");
 }
@@ -213,7 +236,11 @@ fn new_device_is_flagged_for_a_known_user() {
     let mut c = ctx("fay", &g, 5, &["email"]);
     c.user_agent = "curl/8.0";
     let d = e.decide(&c, last + Duration::days(3) - Duration::hours(2));
-    let r = d.reasons.iter().find(|r| r.signal == "new_device").expect("device");
+    let r = d
+        .reasons
+        .iter()
+        .find(|r| r.signal == "new_device")
+        .expect("device");
     assert_eq!(r.evidence, 1.0);
 }
 
@@ -235,7 +262,11 @@ fn biometrics_enrolled_missing_and_not_enrolled() {
         top_features: &feats,
     });
     let bad = e.decide(&c, t);
-    let r = bad.reasons.iter().find(|r| r.signal == "biometric").unwrap();
+    let r = bad
+        .reasons
+        .iter()
+        .find(|r| r.signal == "biometric")
+        .unwrap();
     assert_eq!(r.detail.as_deref(), Some("digraph_latency"));
     c.biometric = Some(BiometricEvidence {
         score: 0.02,
@@ -251,9 +282,19 @@ fn biometrics_enrolled_missing_and_not_enrolled() {
         top_features: &[],
     });
     let not_enrolled = e.decide(&c, t + Duration::minutes(2));
-    assert!(not_enrolled.missing.iter().any(|m| m == "biometric:not_enrolled"));
+    assert!(
+        not_enrolled
+            .missing
+            .iter()
+            .any(|m| m == "biometric:not_enrolled")
+    );
     // Not enrolled sits between a genuine and an impostor verdict: never "zero risk".
-    assert!(good.risk < not_enrolled.risk, "{} {}", good.risk, not_enrolled.risk);
+    assert!(
+        good.risk < not_enrolled.risk,
+        "{} {}",
+        good.risk,
+        not_enrolled.risk
+    );
     assert!(not_enrolled.risk < bad.risk);
 }
 
@@ -287,7 +328,10 @@ weight = 3.0
     let mut c = ctx("hal", &g, 5, &["email"]);
     c.route = "/api/admin/users";
     let d = e.decide(&c, day);
-    assert!(d.level >= MaskLevel::Tokenize && d.tier >= Tier::Suspicious, "{d:?}");
+    assert!(
+        d.level >= MaskLevel::Tokenize && d.tier >= Tier::Suspicious,
+        "{d:?}"
+    );
     let c2 = ctx("hal", &g, 5, &["ssn"]);
     let d = e.decide(&c2, day + Duration::minutes(1));
     assert!(d.level >= MaskLevel::Redact, "{d:?}");
@@ -296,13 +340,16 @@ weight = 3.0
     let d = e.decide(&ctx("hal", &g, 5, &["email"]), night);
     assert!(has_reason(&d, "rule:night"), "{d:?}");
     assert!(!has_reason(&d, "rule:never"));
-    let ext = [ExternalSignal {
-        name: "posture",
-        score: 1.0,
-    }, ExternalSignal {
-        name: "unconfigured",
-        score: 1.0,
-    }];
+    let ext = [
+        ExternalSignal {
+            name: "posture",
+            score: 1.0,
+        },
+        ExternalSignal {
+            name: "unconfigured",
+            score: 1.0,
+        },
+    ];
     let mut c3 = ctx("hal", &g, 5, &["email"]);
     c3.external = &ext;
     let d = e.decide(&c3, day + Duration::minutes(5));
@@ -312,7 +359,8 @@ weight = 3.0
 
 #[test]
 fn escalation_holds_for_cooldown_then_steps_down() {
-    let e = engine_with("version = \"esc\"\n[escalation]\ncooldown_secs = 600\nstep_down_secs = 60");
+    let e =
+        engine_with("version = \"esc\"\n[escalation]\ncooldown_secs = 600\nstep_down_secs = 60");
     let last = trained(&e, "ivy");
     let g = berlin();
     let t0 = last + Duration::days(3) - Duration::hours(2);
@@ -322,9 +370,15 @@ fn escalation_holds_for_cooldown_then_steps_down() {
     assert!(hot.level >= MaskLevel::Encrypt, "{hot:?}");
     let calm = ctx("ivy", &g, 5, &["email"]);
     let during = e.decide(&calm, t0 + Duration::seconds(300));
-    assert!(during.held && during.level == hot.level && during.tier == hot.tier, "{during:?}");
+    assert!(
+        during.held && during.level == hot.level && during.tier == hot.tier,
+        "{during:?}"
+    );
     let after = e.decide(&calm, t0 + Duration::seconds(600 + 60 + 1));
-    assert!(after.level < hot.level && after.level > MaskLevel::None, "{after:?}");
+    assert!(
+        after.level < hot.level && after.level > MaskLevel::None,
+        "{after:?}"
+    );
     let much_later = e.decide(&calm, t0 + Duration::seconds(600 + 60 * 10));
     assert_eq!(much_later.level, MaskLevel::None, "{much_later:?}");
     assert!(!much_later.held);
@@ -357,16 +411,27 @@ fn confirmed_false_positive_lowers_same_users_next_score() {
     let out = e.feedback(later.id, Label::ConfirmedFraud).unwrap();
     let raised = e.decide(&ctx("jay", &tk, 8, &["email"]), t + Duration::days(3));
     assert!(out.user_offset > -4.0);
-    assert!(raised.risk > later.risk || raised.risk > 0.99, "{} -> {}", later.risk, raised.risk);
+    assert!(
+        raised.risk > later.risk || raised.risk > 0.99,
+        "{} -> {}",
+        later.risk,
+        raised.risk
+    );
 }
 
 #[test]
 fn hot_reload_swaps_version_and_bad_policy_keeps_old() {
     let e = engine();
     let g = berlin();
-    assert_eq!(e.decide(&ctx("k", &g, 1, &[]), monday()).policy_version, "t1");
+    assert_eq!(
+        e.decide(&ctx("k", &g, 1, &[]), monday()).policy_version,
+        "t1"
+    );
     e.reload_toml("version = \"t2\"").unwrap();
-    assert_eq!(e.decide(&ctx("k", &g, 1, &[]), monday()).policy_version, "t2");
+    assert_eq!(
+        e.decide(&ctx("k", &g, 1, &[]), monday()).policy_version,
+        "t2"
+    );
     let err = e
         .reload_toml("version = \"t3\"\n[[rules]]\nname = \"broken\"\ncondition = \"request.hour >\"\nfactor = 1.0")
         .unwrap_err();
@@ -394,7 +459,9 @@ fn state_round_trip_reproduces_decisions() {
 
 #[test]
 fn population_model_trains_and_scores() {
-    let e = engine_with("version = \"pop\"\n[population]\nmin_samples = 100\nretrain_every = 1000\nn_trees = 20");
+    let e = engine_with(
+        "version = \"pop\"\n[population]\nmin_samples = 100\nretrain_every = 1000\nn_trees = 20",
+    );
     let g = berlin();
     let first = e.decide(&ctx("m", &g, 5, &[]), monday());
     assert!(first.missing.iter().any(|m| m == "population_model"));
