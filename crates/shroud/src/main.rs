@@ -30,6 +30,8 @@ enum Command {
     Eval(cmd::eval::EvalArgs),
     /// Run the gateway (reverse proxy + management API) from a config file.
     Serve(cmd::serve::ServeArgs),
+    /// Replay an NDJSON access log through the risk engine, one decision per line.
+    Replay(cmd::replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Command::Unmask(args) => cmd::mask::run_unmask(args),
         Command::Eval(args) => cmd::eval::run_eval(args),
         Command::Serve(args) => cmd::serve::run_serve(args),
+        Command::Replay(args) => cmd::replay::run_replay(args),
     };
     match result {
         Ok(code) => code,

@@ -4,3 +4,4 @@
 pub mod eval;
 pub mod mask;
 pub mod serve;
+pub mod replay;
