@@ -909,6 +909,8 @@ impl Handler for Run<'_> {
         }
         ctx.hint = if info.hint != KeyHint::None {
             info.hint
+        } else if parent.hint == KeyHint::Address && crate::detect::keys::address_exempt(key) {
+            KeyHint::None
         } else if parent.hint.inherited() {
             parent.hint
         } else {

@@ -194,6 +194,13 @@ fn normalise<'b>(key: &[u8], buf: &'b mut [u8; 48]) -> Option<&'b str> {
     std::str::from_utf8(&buf[..n]).ok()
 }
 
+/// Parts of an address object that identify no one on their own (kept under `address`).
+pub fn address_exempt(key: &str) -> bool {
+    let mut buf = [0u8; 48];
+    normalise(key.as_bytes(), &mut buf)
+        .is_some_and(|k| matches!(k, "country" | "countrycode" | "state" | "region" | "province" | "type" | "kind" | "label"))
+}
+
 /// The hint for a member key.
 pub fn hint_for_key(key: &[u8]) -> KeyHint {
     let mut buf = [0u8; 48];
