@@ -542,8 +542,10 @@ impl<'m> Run<'m> {
         let mut glob = NO_SEL;
         if self.has_globs {
             for (i, s) in self.m.policy.selectors.iter().enumerate() {
-                if let Target::Key(p) = &s.target {
-                    if crate::policy::glob_match(p.as_bytes(), key.as_bytes()) {
+                if let Target::Key(p) = &s.target
+                    && crate::policy::glob_match(p.as_bytes(), key.as_bytes())
+                {
+                    {
                         glob = i as u16;
                         break;
                     }
@@ -593,8 +595,10 @@ impl<'m> Run<'m> {
     }
 
     fn redact_mode(&self, class: DataClass, sel: u16) -> RedactMode {
-        if sel != NO_SEL {
-            if let Some(m) = self.m.policy.selectors[sel as usize].redact {
+        if sel != NO_SEL
+            && let Some(m) = self.m.policy.selectors[sel as usize].redact
+        {
+            {
                 return m;
             }
         }
@@ -1164,8 +1168,11 @@ impl Unmask<'_> {
                     j += 1;
                 }
                 let cand = &text[i..j];
-                if b.get(j).is_none_or(|c| !word(*c)) && crypto::is_fp_token(cand) {
-                    if let Some((_, t)) = self.lookup(cand)? {
+                if b.get(j).is_none_or(|c| !word(*c))
+                    && crypto::is_fp_token(cand)
+                    && let Some((_, t)) = self.lookup(cand)?
+                {
+                    {
                         out.push_str(&text[last..i]);
                         out.push_str(&t);
                         last = j;

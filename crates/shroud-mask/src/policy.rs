@@ -490,8 +490,10 @@ impl Policy {
             }
             p.classes[class.index()] = cr;
         }
-        if let Some(r) = raw.redact {
-            if let Some(d) = r.email_keep_domain {
+        if let Some(r) = raw.redact
+            && let Some(d) = r.email_keep_domain
+        {
+            {
                 p.email_keep_domain = d;
             }
         }

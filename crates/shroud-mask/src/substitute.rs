@@ -284,9 +284,7 @@ fn phone(r: &mut Drbg, text: &str) -> String {
         } else {
             2
         }
-    } else if digits.first() == Some(&b'0') {
-        1
-    } else if digits.len() == 11 && digits[0] == b'1' {
+    } else if digits.first() == Some(&b'0') || (digits.len() == 11 && digits[0] == b'1') {
         1
     } else {
         0

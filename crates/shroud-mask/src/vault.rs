@@ -68,10 +68,13 @@ fn alive(exp: u64) -> bool {
     exp == 0 || exp > now_secs()
 }
 
+/// (scope, token).
+type ScopedToken = (String, String);
+
 /// An in-memory vault (tests, single-process use). Expired entries are dropped when read.
 #[derive(Debug, Default)]
 pub struct MemoryVault {
-    map: RwLock<HashMap<(String, String), (Vec<u8>, u64)>>,
+    map: RwLock<HashMap<ScopedToken, (Vec<u8>, u64)>>,
 }
 
 impl MemoryVault {

@@ -44,29 +44,33 @@ fn person() -> impl Strategy<Value = Person> {
         "[a-z]{3,5}",
         any::<u32>(),
     )
-        .prop_filter("valid ssn area", |(_, _, _, _, (a, _, _), _, _, _)| *a != 666)
-        .prop_map(|(f, l, local, digits, (a, g, s), (p1, p2, p3, e1, e2, sub), word, count)| {
-            let mut d = vec![b'4'];
-            d.extend(digits.iter().map(|x| b'0' + x));
-            d.push(b'0');
-            let d = luhn_fix(d);
-            let card = format!(
-                "{} {} {} {}",
-                std::str::from_utf8(&d[0..4]).unwrap(),
-                std::str::from_utf8(&d[4..8]).unwrap(),
-                std::str::from_utf8(&d[8..12]).unwrap(),
-                std::str::from_utf8(&d[12..16]).unwrap()
-            );
-            Person {
-                name: format!("{f} {l}"),
-                email_local: local,
-                card,
-                ssn: format!("{a:03}-{g:02}-{s:04}"),
-                phone: format!("({p1}{p2}{p3}) {e1}{:02}-{sub:04}", e2 % 100),
-                word,
-                count,
-            }
+        .prop_filter("valid ssn area", |(_, _, _, _, (a, _, _), _, _, _)| {
+            *a != 666
         })
+        .prop_map(
+            |(f, l, local, digits, (a, g, s), (p1, p2, p3, e1, e2, sub), word, count)| {
+                let mut d = vec![b'4'];
+                d.extend(digits.iter().map(|x| b'0' + x));
+                d.push(b'0');
+                let d = luhn_fix(d);
+                let card = format!(
+                    "{} {} {} {}",
+                    std::str::from_utf8(&d[0..4]).unwrap(),
+                    std::str::from_utf8(&d[4..8]).unwrap(),
+                    std::str::from_utf8(&d[8..12]).unwrap(),
+                    std::str::from_utf8(&d[12..16]).unwrap()
+                );
+                Person {
+                    name: format!("{f} {l}"),
+                    email_local: local,
+                    card,
+                    ssn: format!("{a:03}-{g:02}-{s:04}"),
+                    phone: format!("({p1}{p2}{p3}) {e1}{:02}-{sub:04}", e2 % 100),
+                    word,
+                    count,
+                }
+            },
+        )
 }
 
 fn doc(people: &[Person]) -> Value {
@@ -89,7 +93,11 @@ fn doc(people: &[Person]) -> Value {
 /// on purpose (last 4 of card and SSN, last 2 of phone, the email domain), and every 6-letter
 /// window of names and email local parts.
 fn forbidden(p: &Person) -> Vec<String> {
-    let mut f = vec![p.card[..p.card.len() - 4].to_string(), p.ssn[..7].to_string(), p.phone[..p.phone.len() - 2].to_string()];
+    let mut f = vec![
+        p.card[..p.card.len() - 4].to_string(),
+        p.ssn[..7].to_string(),
+        p.phone[..p.phone.len() - 2].to_string(),
+    ];
     for part in p.name.split(' ').chain([p.email_local.as_str()]) {
         for i in 0..=part.len().saturating_sub(6) {
             f.push(part[i..(i + 6).min(part.len())].to_string());
@@ -100,7 +108,11 @@ fn forbidden(p: &Person) -> Vec<String> {
 
 fn masker() -> Masker {
     let vault: Arc<dyn TokenVault> = Arc::new(MemoryVault::new());
-    Masker::new(Policy::default(), Some(KeyRing::new(&[("k1", [3; 32])]).unwrap()), Some(vault))
+    Masker::new(
+        Policy::default(),
+        Some(KeyRing::new(&[("k1", [3; 32])]).unwrap()),
+        Some(vault),
+    )
 }
 
 fn strip_sensitive(v: &Value) -> Value {

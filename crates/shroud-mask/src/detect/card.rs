@@ -3,7 +3,7 @@
 
 /// True when `digits` (ASCII digits only) passes the Luhn check.
 pub fn luhn_valid(digits: &[u8]) -> bool {
-    luhn_sum(digits) % 10 == 0
+    luhn_sum(digits).is_multiple_of(10)
 }
 
 /// Luhn sum of the digits as they are (the last digit is the check digit).

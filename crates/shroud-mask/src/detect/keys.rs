@@ -197,8 +197,12 @@ fn normalise<'b>(key: &[u8], buf: &'b mut [u8; 48]) -> Option<&'b str> {
 /// Parts of an address object that identify no one on their own (kept under `address`).
 pub fn address_exempt(key: &str) -> bool {
     let mut buf = [0u8; 48];
-    normalise(key.as_bytes(), &mut buf)
-        .is_some_and(|k| matches!(k, "country" | "countrycode" | "state" | "region" | "province" | "type" | "kind" | "label"))
+    normalise(key.as_bytes(), &mut buf).is_some_and(|k| {
+        matches!(
+            k,
+            "country" | "countrycode" | "state" | "region" | "province" | "type" | "kind" | "label"
+        )
+    })
 }
 
 /// The hint for a member key.

@@ -162,15 +162,15 @@ pub fn find_in_text(s: &str, hint: KeyHint, det: &Detectors, out: &mut Vec<Findi
         pem(b, out);
     }
     resolve(&mut out[start_len..]);
-    // Drop the findings that `resolve` marked as overlapping.
-    let mut i = start_len;
-    while i < out.len() {
-        if out[i].end == 0 && out[i].start == usize::MAX {
-            out.remove(i);
-        } else {
-            i += 1;
+    // Drop the findings that `resolve` marked as overlapping (linear, however many there are).
+    let mut keep = start_len;
+    for i in start_len..out.len() {
+        if !(out[i].end == 0 && out[i].start == usize::MAX) {
+            out[keep] = out[i];
+            keep += 1;
         }
     }
+    out.truncate(keep);
 }
 
 fn trim_span(b: &[u8]) -> Option<(usize, usize)> {
@@ -553,12 +553,15 @@ fn ipv6s(b: &[u8], out: &mut Vec<Finding>) {
         let cand = &b[i..e];
         let colons = cand.iter().filter(|&&c| c == b':').count();
         let hex = cand.iter().filter(|c| c.is_ascii_hexdigit()).count();
-        if colons >= 2 && hex >= 3 && !(j < b.len() && is_alnum(b[j])) {
-            if let Some(parsed) = std::str::from_utf8(cand)
+        if colons >= 2
+            && hex >= 3
+            && !(j < b.len() && is_alnum(b[j]))
+            && std::str::from_utf8(cand)
                 .ok()
                 .and_then(|s| s.parse::<Ipv6Addr>().ok())
+                .is_some()
+        {
             {
-                let _ = parsed;
                 out.push(Finding {
                     start: i,
                     end: e,
@@ -649,8 +652,10 @@ fn words(b: &[u8], det: &Detectors, out: &mut Vec<Finding>) {
             });
             continue;
         }
-        if det.api_key {
-            if let Some((p, min)) = KEY_PREFIXES.iter().find(|(p, _)| w.starts_with(p)) {
+        if det.api_key
+            && let Some((p, min)) = KEY_PREFIXES.iter().find(|(p, _)| w.starts_with(p))
+        {
+            {
                 let rest = &w[p.len()..];
                 let strong =
                     rest.len() >= 12 && entropy(rest) >= 3.0 && rest.iter().any(u8::is_ascii_digit)

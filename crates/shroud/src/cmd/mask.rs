@@ -71,7 +71,9 @@ struct Common {
 fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();
     if path == Path::new("-") {
-        std::io::stdin().read_to_end(&mut buf).context("reading stdin")?;
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading stdin")?;
     } else {
         buf = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     }
@@ -90,11 +92,15 @@ fn load_keys(c: &Common, policy: &Policy) -> anyhow::Result<Option<KeyRing>> {
     if let Some(f) = c.key_file.as_deref().or(refs.file.as_deref()) {
         return Ok(Some(KeyRing::from_file(f)?));
     }
-    let var = if c.key_env != "SHROUD_MASK_KEYS" { Some(c.key_env.as_str()) } else { refs.env.as_deref().or(Some("SHROUD_MASK_KEYS")) };
-    if let Some(var) = var {
-        if let Ok(v) = std::env::var(var) {
-            return Ok(Some(KeyRing::from_env_value(&v, var)?));
-        }
+    let var = if c.key_env != "SHROUD_MASK_KEYS" {
+        Some(c.key_env.as_str())
+    } else {
+        refs.env.as_deref().or(Some("SHROUD_MASK_KEYS"))
+    };
+    if let Some(var) = var
+        && let Ok(v) = std::env::var(var)
+    {
+        return Ok(Some(KeyRing::from_env_value(&v, var)?));
     }
     Ok(None)
 }
@@ -121,13 +127,18 @@ pub fn run_mask(args: MaskArgs) -> anyhow::Result<ExitCode> {
     let policy = load_policy(args.policy.as_deref())?;
     let keys = load_keys(&args.common, &policy)?;
     if args.level == Level::Encrypt && keys.is_none() {
-        bail!("--level encrypt needs keys: pass --key-file FILE or set ${}", args.common.key_env);
+        bail!(
+            "--level encrypt needs keys: pass --key-file FILE or set ${}",
+            args.common.key_env
+        );
     }
     if args.level == Level::Tokenize && args.common.vault.is_none() {
         bail!("--level tokenize needs a token vault: pass --vault FILE");
     }
     if args.level == Level::Substitute && keys.is_none() {
-        eprintln!("shroud: note: no keys given; substitutes are consistent within this run only (pass --key-file for stable aliases)");
+        eprintln!(
+            "shroud: note: no keys given; substitutes are consistent within this run only (pass --key-file for stable aliases)"
+        );
     }
     let vault = load_vault(&args.common)?;
     let input = read_input(&args.input)?;
@@ -159,10 +170,18 @@ pub fn run_unmask(args: UnmaskArgs) -> anyhow::Result<ExitCode> {
     let masker = Masker::new(policy, keys, vault);
     let ctx = MaskContext::scope(args.common.scope.clone());
     let name = args.input.display().to_string();
-    let out = if args.ndjson { masker.unmask_ndjson(&input, &ctx) } else { masker.unmask_json(&input, &ctx) }.with_context(|| name.clone())?;
+    let out = if args.ndjson {
+        masker.unmask_ndjson(&input, &ctx)
+    } else {
+        masker.unmask_json(&input, &ctx)
+    }
+    .with_context(|| name.clone())?;
     write_out(&out.body)?;
     if out.unresolved > 0 {
-        eprintln!("shroud: warning: {} token-shaped value(s) had no vault entry (expired, erased, other scope, or not tokens)", out.unresolved);
+        eprintln!(
+            "shroud: warning: {} token-shaped value(s) had no vault entry (expired, erased, other scope, or not tokens)",
+            out.unresolved
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
