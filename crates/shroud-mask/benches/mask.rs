@@ -158,7 +158,7 @@ pub fn document(target: usize) -> Vec<u8> {
     s.into_bytes()
 }
 
-const SELECTORS: &str = r#"
+pub const SELECTORS: &str = r#"
 [[selectors]]
 path = "$.customers[*].ssn"
 kind = "ssn"

@@ -48,6 +48,9 @@ pub(crate) struct WalkLimits {
 
 pub(crate) struct Walker<'a, H: Handler> {
     input: &'a [u8],
+    /// The same bytes, validated once as UTF-8: strings are sliced from it at their (ASCII)
+    /// quotes, which needs no further validation per string.
+    src: &'a str,
     pos: usize,
     out: Vec<u8>,
     copied: usize,
@@ -68,8 +71,21 @@ pub(crate) fn walk<H: Handler>(
     h: &mut H,
     line_offset: usize,
 ) -> Result<Vec<u8>, MaskError> {
+    let src = match std::str::from_utf8(input) {
+        Ok(s) => s,
+        Err(e) => {
+            let (line, column) = line_col(input, e.valid_up_to());
+            let reason = "invalid UTF-8".to_string();
+            return Err(MaskError::Syntax {
+                line: line + line_offset,
+                column,
+                reason,
+            });
+        }
+    };
     let mut w = Walker {
         input,
+        src,
         pos: 0,
         out: Vec::new(),
         copied: 0,
@@ -77,9 +93,6 @@ pub(crate) fn walk<H: Handler>(
         h,
         line_offset,
     };
-    if let Err(e) = std::str::from_utf8(input) {
-        return Err(w.err_at(e.valid_up_to(), "invalid UTF-8"));
-    }
     w.out.reserve(input.len() + input.len() / 16);
     if input.starts_with(&[0xEF, 0xBB, 0xBF]) {
         w.pos = 3;
@@ -157,13 +170,13 @@ impl<H: Handler> Walker<'_, H> {
                 if !live {
                     return Ok(false);
                 }
-                let inner = &self.input[start + 1..self.pos - 1];
+                let src = self.src;
                 let text: Cow<'_, str> = if escaped {
                     Cow::Owned(self.unescape(start)?)
                 } else {
-                    match std::str::from_utf8(inner) {
-                        Ok(s) => Cow::Borrowed(s),
-                        Err(_) => return Err(self.err_at(start, "invalid UTF-8")),
+                    match src.get(start + 1..self.pos - 1) {
+                        Some(s) => Cow::Borrowed(s),
+                        None => return Err(self.err_at(start, "invalid UTF-8")),
                     }
                 };
                 let end = self.pos;
@@ -210,8 +223,10 @@ impl<H: Handler> Walker<'_, H> {
             return Ok(false);
         }
         let end = self.pos;
-        let raw = std::str::from_utf8(&self.input[start..end])
-            .map_err(|_| self.err_at(start, "invalid UTF-8"))?;
+        let src = self.src;
+        let raw = src
+            .get(start..end)
+            .ok_or_else(|| self.err_at(start, "invalid UTF-8"))?;
         let action = self.h.scalar(ctx, raw)?;
         self.apply(action, start, end)
     }
@@ -413,9 +428,10 @@ impl<H: Handler> Walker<'_, H> {
                 let key: Cow<'_, str> = if escaped {
                     Cow::Owned(self.unescape_range(member_start, key_end)?)
                 } else {
+                    let src = self.src;
                     Cow::Borrowed(
-                        std::str::from_utf8(&self.input[member_start + 1..key_end - 1])
-                            .map_err(|_| self.err_at(member_start, "invalid UTF-8"))?,
+                        src.get(member_start + 1..key_end - 1)
+                            .ok_or_else(|| self.err_at(member_start, "invalid UTF-8"))?,
                     )
                 };
                 let (cctx, remove_whole) = self.h.key(ctx, &key);
