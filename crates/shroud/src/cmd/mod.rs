@@ -3,5 +3,5 @@
 
 pub mod eval;
 pub mod mask;
-pub mod serve;
 pub mod replay;
+pub mod serve;
