@@ -4,7 +4,7 @@
 //! gateway only depends on these small traits so each side can be tested and
 //! replaced alone.
 
-use std::{fmt, future::Future, net::IpAddr, pin::Pin, str::FromStr, time::SystemTime};
+use std::{future::Future, net::IpAddr, pin::Pin, time::SystemTime};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -12,123 +12,7 @@ use serde::{Deserialize, Serialize};
 /// A boxed, sendable future (the hook traits must stay object safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The masking ladder, weakest first: `none < redact < substitute < tokenize < encrypt < block`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    /// The data goes out as the upstream sent it.
-    None,
-    /// Sensitive values are removed or blanked.
-    Redact,
-    /// Sensitive values are replaced by realistic fakes.
-    Substitute,
-    /// Sensitive values are replaced by reversible vault tokens.
-    Tokenize,
-    /// Sensitive values are encrypted (format preserving where possible).
-    Encrypt,
-    /// The request is refused; no upstream data is returned.
-    Block,
-}
-
-impl Level {
-    /// All levels, weakest first.
-    pub const ALL: [Level; 6] = [
-        Level::None,
-        Level::Redact,
-        Level::Substitute,
-        Level::Tokenize,
-        Level::Encrypt,
-        Level::Block,
-    ];
-
-    /// The lowercase name used in configs, headers, logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::None => "none",
-            Level::Redact => "redact",
-            Level::Substitute => "substitute",
-            Level::Tokenize => "tokenize",
-            Level::Encrypt => "encrypt",
-            Level::Block => "block",
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A level name that is not on the ladder.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "unknown masking level `{0}` (expected none, redact, substitute, tokenize, encrypt or block)"
-)]
-pub struct UnknownLevel(pub String);
-
-impl FromStr for Level {
-    type Err = UnknownLevel;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Level::ALL
-            .into_iter()
-            .find(|l| l.as_str() == s)
-            .ok_or_else(|| UnknownLevel(s.to_string()))
-    }
-}
-
-/// The upstream pool a request is routed to.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Tier {
-    /// Trusted traffic: the fast pool.
-    Normal,
-    /// Doubtful traffic: stricter rate limits, optional step-up challenge.
-    Suspicious,
-    /// Likely hostile traffic: the sandbox pool, plus a security alert.
-    HighRisk,
-}
-
-impl Tier {
-    /// The snake_case name used in configs, logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Normal => "normal",
-            Tier::Suspicious => "suspicious",
-            Tier::HighRisk => "high_risk",
-        }
-    }
-}
-
-impl fmt::Display for Tier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use shroud_types::{Level, ParseLevelError, ParseTierError, Tier};
 
 /// Where a decision came from (for audit and metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

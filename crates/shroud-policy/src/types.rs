@@ -2,112 +2,14 @@
 //! feedback labels, and the per-request input ([`RequestContext`]) with its
 //! optional biometric and external evidence.
 
-use std::fmt;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-/// The masking ladder, weakest to strongest. Mirrors `shroud-mask`'s `Level`
-/// (same names, order and lowercase serde strings) until the two are unified.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum MaskLevel {
-    /// Data passes unmasked.
-    #[default]
-    None,
-    /// Sensitive values removed.
-    Redact,
-    /// Sensitive values replaced with realistic fakes.
-    Substitute,
-    /// Sensitive values replaced with reversible tokens.
-    Tokenize,
-    /// Sensitive values encrypted.
-    Encrypt,
-    /// The response is refused.
-    Block,
-}
-
-impl MaskLevel {
-    /// All levels, weakest first.
-    pub const ALL: [MaskLevel; 6] = [
-        MaskLevel::None,
-        MaskLevel::Redact,
-        MaskLevel::Substitute,
-        MaskLevel::Tokenize,
-        MaskLevel::Encrypt,
-        MaskLevel::Block,
-    ];
-
-    /// Position on the ladder (0 = none).
-    pub fn rank(self) -> usize {
-        self as usize
-    }
-
-    /// The level `steps` below this one, stopping at `none`.
-    pub fn lowered(self, steps: usize) -> MaskLevel {
-        Self::ALL[self.rank().saturating_sub(steps)]
-    }
-
-    /// The lowercase name used in TOML and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MaskLevel::None => "none",
-            MaskLevel::Redact => "redact",
-            MaskLevel::Substitute => "substitute",
-            MaskLevel::Tokenize => "tokenize",
-            MaskLevel::Encrypt => "encrypt",
-            MaskLevel::Block => "block",
-        }
-    }
-}
-
-impl fmt::Display for MaskLevel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Where the gateway routes a request.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Tier {
-    /// Ordinary handling.
-    #[default]
-    Normal,
-    /// Extra scrutiny (e.g. a monitored backend, step-up auth).
-    Suspicious,
-    /// Isolated handling (e.g. a honeypot or a read-only replica).
-    HighRisk,
-}
-
-impl Tier {
-    /// All tiers, lowest first.
-    pub const ALL: [Tier; 3] = [Tier::Normal, Tier::Suspicious, Tier::HighRisk];
-
-    /// The tier `steps` below this one, stopping at `normal`.
-    pub fn lowered(self, steps: usize) -> Tier {
-        Self::ALL[(self as usize).saturating_sub(steps)]
-    }
-
-    /// The snake_case name used in TOML and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Normal => "normal",
-            Tier::Suspicious => "suspicious",
-            Tier::HighRisk => "high_risk",
-        }
-    }
-}
-
-impl fmt::Display for Tier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The masking ladder, shared with `shroud-mask` and the gateway.
+pub use shroud_types::Level as MaskLevel;
+/// Where the gateway routes a request (shared with the gateway).
+pub use shroud_types::Tier;
 
 /// A security system's verdict on a past decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
